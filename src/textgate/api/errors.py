@@ -1,0 +1,73 @@
+"""Errors as the native API answers them.
+
+The body is ``{"error": {"code", "message", "field"}}`` with a fitting HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from textgate.domain.errors import ErrorKind, TextgateError
+
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.AUTHENTICATION: 401,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.RATE_LIMITED: 429,
+    ErrorKind.INSUFFICIENT_CREDITS: 402,
+}
+DEFAULT_STATUS = 400
+
+KIND_BY_STATUS: dict[int, ErrorKind] = {
+    401: ErrorKind.AUTHENTICATION,
+    403: ErrorKind.PERMISSION_DENIED,
+    404: ErrorKind.NOT_FOUND,
+    405: ErrorKind.VALIDATION,
+    409: ErrorKind.CONFLICT,
+    413: ErrorKind.TOO_LARGE,
+    429: ErrorKind.RATE_LIMITED,
+}
+
+
+def error_body(kind: ErrorKind, message: str, field: str | None) -> dict[str, Any]:
+    return {"error": {"code": kind.value, "message": message, "field": field}}
+
+
+def error_response(exc: TextgateError) -> JSONResponse:
+    status = STATUS_BY_KIND.get(exc.kind, DEFAULT_STATUS)
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="textgate"'} if status == 401 else None
+    return JSONResponse(error_body(exc.kind, exc.message, exc.field), status_code=status, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TextgateError)
+    async def _textgate_error(_request: Request, exc: TextgateError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field_of(tuple(first.get("loc", ())))
+        message = str(first.get("msg", "invalid request"))
+        if field:
+            message = f"{field}: {message}"
+        return JSONResponse(error_body(ErrorKind.VALIDATION, message, field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = KIND_BY_STATUS.get(exc.status_code, ErrorKind.VALIDATION)
+        return JSONResponse(
+            error_body(kind, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers
+        )

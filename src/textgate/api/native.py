@@ -1,0 +1,155 @@
+"""The native REST API, ``/v1``: sending, reading messages and timelines, the account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from textgate.api.deps import CurrentAccount, now_of, run_db
+from textgate.domain.message import Direction, MessageStatus
+from textgate.service.accounts import balance
+from textgate.service.messages import get_message, list_messages, message_events_view
+from textgate.service.send import (
+    Idempotency,
+    MediaInput,
+    SendRequest,
+    SendResult,
+    request_fingerprint,
+    send_messages,
+)
+
+router = APIRouter(prefix="/v1", tags=["messages"])
+
+ACCEPTED = Counter("textgate_messages_accepted_total", "Messages accepted for sending", ["source"])
+
+
+class MediaItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=2000, description="An http(s) URL the carrier fetches.")
+    content_base64: str | None = Field(default=None, description="The file itself, base64-encoded.")
+    content_type: str | None = Field(default=None, max_length=100, examples=["image/jpeg"])
+    filename: str | None = Field(default=None, max_length=255)
+
+
+class SendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from", max_length=64, examples=["+15551230001"])
+    to: str | list[str] = Field(examples=["+15550000001"], description="One number or a list of up to 100.")
+    body: str = Field(default="", examples=["Your code is 482910"])
+    media: list[MediaItem] = Field(default_factory=list)
+    schedule_at: datetime | None = Field(default=None, description="RFC 3339; send no earlier than this.")
+    validity_period: int | None = Field(default=None, description="Seconds the message may wait to be sent.")
+    client_ref: str | None = Field(default=None, max_length=200)
+
+
+class MessageList(BaseModel):
+    data: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.post("/messages", status_code=202, summary="Send an SMS or MMS to one or more recipients")
+async def create_messages(
+    payload: SendBody,
+    request: Request,
+    account: CurrentAccount,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    req = SendRequest(
+        sender=payload.from_,
+        to=[payload.to] if isinstance(payload.to, str) else list(payload.to),
+        body=payload.body,
+        media=[MediaInput(**m.model_dump()) for m in payload.media],
+        schedule_at=payload.schedule_at,
+        validity_seconds=payload.validity_period,
+        client_ref=payload.client_ref,
+        source="api",
+    )
+    idem = None
+    if idempotency_key:
+        idem = Idempotency(
+            scope="v1.messages",
+            key=idempotency_key,
+            request_hash=request_fingerprint(payload.model_dump_json(by_alias=True).encode()),
+        )
+    now = now_of(request)
+
+    def _send(conn: Connection) -> SendResult:
+        return send_messages(conn, account, req, now=now, idempotency=idem)
+
+    try:
+        result = await run_db(request, _send)
+    except IntegrityError:
+        # Two requests raced with the same idempotency key; the loser replays the winner's answer.
+        result = await run_db(request, _send)
+    if not result.replayed:
+        ACCEPTED.labels("api").inc(len(result.body["messages"]))
+        gateway = getattr(request.app.state, "gateway", None)
+        if gateway is not None:
+            gateway.nudge()
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.get("/messages", summary="List messages, newest first")
+async def get_messages(
+    request: Request,
+    account: CurrentAccount,
+    direction: Direction | None = None,
+    status: MessageStatus | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> MessageList:
+    def _list(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
+        return list_messages(
+            conn,
+            account.id,
+            direction=direction.value if direction else None,
+            status=status.value if status else None,
+            from_addr=from_,
+            to_addr=to,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    data, next_cursor = await run_db(request, _list)
+    return MessageList(data=data, next_cursor=next_cursor)
+
+
+@router.get("/messages/{message_id}", summary="One message with its current status")
+async def get_one_message(message_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
+    return await run_db(request, lambda conn: get_message(conn, account.id, message_id))
+
+
+@router.get("/messages/{message_id}/events", summary="A message's timeline")
+async def get_message_events(message_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
+    events = await run_db(request, lambda conn: message_events_view(conn, account.id, message_id))
+    return {"data": events}
+
+
+class AccountView(BaseModel):
+    id: str
+    name: str
+    credits: int
+    region: str
+    status: Literal["active", "suspended"] | str
+
+
+@router.get("/account", tags=["account"], summary="The authenticated account and its credits")
+async def get_account_view(request: Request, account: CurrentAccount) -> AccountView:
+    credits = await run_db(request, lambda conn: balance(conn, account.id))
+    return AccountView(
+        id=account.id, name=account.name, credits=credits, region=account.region, status=account.status
+    )

@@ -1,0 +1,92 @@
+"""``/v1/webhooks``: an account registers endpoints, reads their delivery log and replays deliveries.
+
+The routes are thin: validation and tenancy live in :mod:`textgate.webhooks.endpoints`, so the CLI and
+the API behave the same. Secrets appear on create and on a single-endpoint read (the owner may need to
+see one again), never in the list.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from textgate.api.deps import CurrentAccount, now_of, run_db
+from textgate.config import Settings
+from textgate.webhooks import endpoints
+from textgate.webhooks.outbox import EVENT_TYPES
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+class CreateWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="http(s) URL that receives signed POSTs")
+    events: list[str] = Field(
+        default_factory=lambda: list(EVENT_TYPES),
+        description=f"event types to receive; any of {', '.join(EVENT_TYPES)}",
+    )
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.post("", status_code=201)
+async def create_webhook(body: CreateWebhook, request: Request, account: CurrentAccount) -> dict[str, Any]:
+    now = now_of(request)
+    allow_private = _settings(request).allow_private_urls
+
+    def _create(conn: Connection) -> dict[str, Any]:
+        return endpoints.create_endpoint(
+            conn, account.id, body.url, body.events, now=now, allow_private=allow_private
+        )
+
+    return await run_db(request, _create)
+
+
+@router.get("")
+async def list_webhooks(request: Request, account: CurrentAccount) -> dict[str, Any]:
+    data = await run_db(request, lambda conn: endpoints.list_endpoints(conn, account.id))
+    return {"data": data}
+
+
+@router.get("/{endpoint_id}")
+async def get_webhook(endpoint_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
+    return await run_db(request, lambda conn: endpoints.get_endpoint(conn, account.id, endpoint_id))
+
+
+@router.delete("/{endpoint_id}", status_code=204, response_class=Response)
+async def delete_webhook(endpoint_id: str, request: Request, account: CurrentAccount) -> Response:
+    now = now_of(request)
+    await run_db(request, lambda conn: endpoints.delete_endpoint(conn, account.id, endpoint_id, now))
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/deliveries")
+async def list_webhook_deliveries(
+    endpoint_id: str,
+    request: Request,
+    account: CurrentAccount,
+    limit: int = Query(50, ge=1, le=endpoints.MAX_DELIVERY_LIMIT),
+) -> dict[str, Any]:
+    data = await run_db(request, lambda conn: endpoints.list_deliveries(conn, account.id, endpoint_id, limit))
+    return {"data": data}
+
+
+@router.post("/deliveries/{delivery_id}/replay", status_code=202)
+async def replay_webhook_delivery(
+    delivery_id: str, request: Request, account: CurrentAccount
+) -> dict[str, Any]:
+    now = now_of(request)
+    window = timedelta(hours=_settings(request).webhook_retry_hours)
+
+    def _replay(conn: Connection) -> dict[str, Any]:
+        return endpoints.replay_delivery(conn, account.id, delivery_id, now, retry_window=window)
+
+    return await run_db(request, _replay)

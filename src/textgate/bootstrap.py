@@ -1,0 +1,159 @@
+"""Wiring: build the engine, the connector and the workers from settings, and run them.
+
+``Gateway`` owns every long-lived object of one serving process; the web app starts and stops it in its
+lifespan. Tests build one directly to drive workers step by step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from textgate.config import Settings
+from textgate.domain.clock import Clock, utcnow
+from textgate.domain.errors import NotFound, TextgateError
+from textgate.providers.base import Connector, InboundMessage, Receipt
+from textgate.providers.simulator.connector import SimulatorConnector
+from textgate.service.inbound import receive_inbound
+from textgate.service.receipts import record_receipt
+from textgate.store.db import make_engine
+from textgate.store.migrate import current_revision, head_revision, upgrade
+from textgate.workers.dispatch import DispatchWorker, RetryPolicy
+from textgate.workers.webhooks import WebhookWorker
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseOutOfDate(RuntimeError):
+    pass
+
+
+def prepare_database(engine: Engine) -> None:
+    """Upgrade an empty database; refuse to serve one at an older revision (``textgate db upgrade``)."""
+    current = current_revision(engine)
+    if current is None:
+        upgrade(engine)
+    elif current != head_revision():
+        raise DatabaseOutOfDate(
+            f"the database is at revision {current}, this textgate needs {head_revision()}: "
+            "run `textgate db upgrade` first"
+        )
+
+
+class GatewaySink:
+    """Where connectors report: receipts and inbound messages become store transactions."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    async def receipt(self, connector: str, receipt: Receipt) -> bool:
+        def _apply() -> bool:
+            with self.engine.begin() as conn:
+                return record_receipt(conn, connector, receipt, now=self.clock())
+
+        return await asyncio.to_thread(_apply)
+
+    async def inbound(self, connector: str, message: InboundMessage) -> str | None:
+        def _apply() -> str | None:
+            with self.engine.begin() as conn:
+                view = receive_inbound(
+                    conn,
+                    from_addr=message.from_addr,
+                    to_addr=message.to_addr,
+                    body=message.body,
+                    now=self.clock(),
+                    source=connector,
+                    carrier_id=message.carrier_id,
+                    media=message.media,
+                    raw=message.raw,
+                )
+                return str(view["id"])
+
+        try:
+            return await asyncio.to_thread(_apply)
+        except NotFound:
+            log.warning("inbound message to %s dropped: no account owns that number", message.to_addr)
+            return None
+        except TextgateError as exc:
+            log.warning("inbound message dropped: %s", exc.message)
+            return None
+
+
+def build_connector(settings: Settings, engine: Engine, clock: Clock) -> Connector:
+    sim: dict[str, Any] = dict(settings.simulator)
+    return SimulatorConnector(
+        engine,
+        submit_latency=float(sim.get("submit_latency", settings.sim_submit_latency)),
+        report_latency=float(sim.get("report_latency", settings.sim_report_latency)),
+        numbers=sim.get("numbers", {}),
+        clock=clock,
+        poll_interval=settings.poll_interval,
+    )
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: Engine
+    clock: Clock = utcnow
+    connector: Connector | None = None
+    dispatcher: DispatchWorker | None = None
+    webhooks: WebhookWorker | None = None
+    http: httpx.AsyncClient | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, engine: Engine | None = None, clock: Clock = utcnow
+    ) -> Gateway:
+        engine = engine or make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+        return cls(settings=settings, engine=engine, clock=clock)
+
+    def build(self) -> None:
+        s = self.settings
+        self.connector = self.connector or build_connector(s, self.engine, self.clock)
+        self.dispatcher = DispatchWorker(
+            self.engine,
+            self.connector,
+            clock=self.clock,
+            batch=s.dispatch_batch,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval,
+            retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
+        )
+        self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
+        self.webhooks = WebhookWorker(self.engine, s, client=self.http, clock=self.clock)
+
+    async def start(self, *, workers: bool = True) -> None:
+        self.build()
+        assert self.connector is not None and self.dispatcher is not None and self.webhooks is not None
+        if not workers:
+            return
+        self._stop.clear()
+        await self.connector.start(GatewaySink(self.engine, self.clock))
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch"),
+            asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"),
+        ]
+
+    def nudge(self) -> None:
+        """Tell the dispatcher there is new work (saves a poll interval of latency)."""
+        if self.dispatcher is not None:
+            self.dispatcher.wakeup.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            await task
+        self._tasks = []
+        if self.connector is not None:
+            await self.connector.stop()
+        if self.http is not None:
+            await self.http.aclose()

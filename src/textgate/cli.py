@@ -1,0 +1,398 @@
+"""The ``textgate`` command line.
+
+Administrative commands (accounts, numbers, credits, keys, db, simulate) work on the database named by
+``TEXTGATE_DATABASE_URL`` directly; ``send`` and ``messages`` talk to a running gateway through its API
+(``TEXTGATE_URL``, ``TEXTGATE_API_KEY``), as any client would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Connection, Engine
+
+from textgate.config import Settings
+from textgate.domain.clock import utcnow
+from textgate.domain.errors import TextgateError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="textgate",
+    help="textgate — a self-hosted SMS/MMS gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+accounts_app = typer.Typer(help="Create and inspect accounts.", no_args_is_help=True)
+numbers_app = typer.Typer(help="Sender numbers owned by accounts.", no_args_is_help=True)
+credits_app = typer.Typer(help="The credits ledger.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+messages_app = typer.Typer(help="Read messages through a running gateway.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Drive the built-in carrier simulator.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+for sub, name in (
+    (accounts_app, "accounts"),
+    (numbers_app, "numbers"),
+    (credits_app, "credits"),
+    (keys_app, "keys"),
+    (messages_app, "messages"),
+    (simulate_app, "simulate"),
+    (db_app, "db"),
+):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _engine() -> Engine:
+    from textgate.bootstrap import prepare_database
+    from textgate.store.db import make_engine
+
+    settings = Settings()
+    engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        prepare_database(engine)
+    except RuntimeError as exc:
+        fail(str(exc))
+    return engine
+
+
+def in_tx(fn: Callable[[Connection], T]) -> T:
+    """Run ``fn`` in one transaction; textgate errors become one clear line and exit status 1."""
+    engine = _engine()
+    try:
+        with engine.begin() as conn:
+            return fn(conn)
+    except TextgateError as exc:
+        fail(exc.message)
+    finally:
+        engine.dispose()
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+# -- serve / db -------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+) -> None:
+    """Run the gateway: APIs, dispatch and webhook workers, and the simulator carrier.
+
+    Example: TEXTGATE_DATABASE_URL=postgresql://textgate@db/textgate textgate serve --host 0.0.0.0
+    """
+    import logging
+
+    import uvicorn
+
+    from textgate.bootstrap import DatabaseOutOfDate, prepare_database
+    from textgate.store.db import make_engine
+    from textgate.web.app import create_app
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        prepare_database(engine)
+    except DatabaseOutOfDate as exc:
+        fail(str(exc))
+    application = create_app(settings, engine=engine)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration. Example: textgate db upgrade"""
+    from textgate.store.db import make_engine
+    from textgate.store.migrate import current_revision, upgrade
+
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+
+
+# -- accounts, keys, numbers, credits -----------------------------------------------------------------
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    credits: Annotated[int, typer.Option(help="Opening credits.")] = 0,
+    region: Annotated[str | None, typer.Option(help="Default region for national numbers, e.g. AU.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an account and its first API key (the secret is shown once).
+
+    Example: textgate accounts create acme --credits 1000 --region AU --json
+    """
+    from textgate.service.accounts import create_account
+
+    settings = Settings()
+    account, key = in_tx(
+        lambda c: create_account(
+            c, name, now=utcnow(), credits=credits, region=region or settings.default_region
+        )
+    )
+    if as_json:
+        emit_json({"account_id": account.id, "key_id": key.key_id, "secret": key.secret})
+        return
+    out.print(f"account [bold]{account.id}[/] ({account.name}, region {account.region}, {credits} credits)")
+    out.print(f"key id  [bold]{key.key_id}[/]")
+    out.print(f"secret  [bold]{key.secret}[/]  (shown once; store it now)")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """List accounts with their balances. Example: textgate accounts list"""
+    from sqlalchemy import select
+
+    from textgate.store.schema import accounts
+
+    rows = in_tx(lambda c: c.execute(select(accounts).order_by(accounts.c.created_at)).all())
+    table = Table("id", "name", "region", "credits", "status")
+    for r in rows:
+        table.add_row(r.id, r.name, r.region, str(r.balance), r.status)
+    out.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    name: Annotated[
+        str | None, typer.Option(help="A unique name for the key, e.g. api@department01.co.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create another API key for an account. Example: textgate keys create acme --name api@acme.example"""
+    from textgate.service.accounts import create_key, find_account
+
+    key = in_tx(lambda c: create_key(c, find_account(c, account).id, now=utcnow(), name=name))
+    if as_json:
+        emit_json({"key_id": key.key_id, "secret": key.secret, "name": key.name})
+        return
+    out.print(f"key id  [bold]{key.key_id}[/]" + (f"  name {key.name}" if key.name else ""))
+    out.print(f"secret  [bold]{key.secret}[/]  (shown once; store it now)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
+    """Revoke an API key at once. Example: textgate keys revoke key_AbC123"""
+    from textgate.service.accounts import revoke_key
+
+    in_tx(lambda c: revoke_key(c, key_id, now=utcnow()))
+    out.print(f"revoked {key_id}")
+
+
+@numbers_app.command("add")
+def numbers_add(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    number: Annotated[str, typer.Argument(help="The number, E.164 or national in the account's region.")],
+    inactive: Annotated[bool, typer.Option("--inactive", help="Add it in the inactive state.")] = False,
+) -> None:
+    """Assign a sender number to an account. Example: textgate numbers add acme +15551230001"""
+    from textgate.service.accounts import add_number, find_account
+
+    e164 = in_tx(
+        lambda c: add_number(
+            c, find_account(c, account), number, now=utcnow(), status="inactive" if inactive else "active"
+        )
+    )
+    out.print(f"{e164} assigned to {account}")
+
+
+@numbers_app.command("set-status")
+def numbers_set_status(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    number: Annotated[str, typer.Argument(help="The number.")],
+    status: Annotated[str, typer.Argument(help="active or inactive")],
+) -> None:
+    """Activate or deactivate a number. Example: textgate numbers set-status acme +15551230001 inactive"""
+    from textgate.service.accounts import find_account, set_number_status
+
+    in_tx(lambda c: set_number_status(c, find_account(c, account), number, status))
+    out.print(f"{number} is {status}")
+
+
+@credits_app.command("add")
+def credits_add(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    amount: Annotated[int, typer.Argument(help="Credits to add (negative to take back).")],
+    note: Annotated[str | None, typer.Option(help="Ledger note.")] = None,
+) -> None:
+    """Add credits to an account's ledger. Example: textgate credits add acme 500"""
+    from textgate.service.accounts import add_credits, find_account
+
+    balance = in_tx(lambda c: add_credits(c, find_account(c, account).id, amount, now=utcnow(), note=note))
+    out.print(f"balance {balance}")
+
+
+# -- simulate ---------------------------------------------------------------------------------------
+@simulate_app.command("inbound")
+def simulate_inbound(
+    text: Annotated[str, typer.Argument(help="The message text.")],
+    from_: Annotated[str, typer.Option("--from", help="The handset's number.")],
+    to: Annotated[str, typer.Option("--to", help="An owned number.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stored message as JSON.")] = False,
+) -> None:
+    """Deliver an inbound message to an owned number, as if the carrier had.
+
+    Example: textgate simulate inbound --from +61421000001 --to +15551230001 "hello"
+    """
+    from textgate.service.inbound import receive_inbound
+
+    view = in_tx(
+        lambda c: receive_inbound(c, from_addr=from_, to_addr=to, body=text, now=utcnow(), source="simulator")
+    )
+    if as_json:
+        emit_json(view)
+    else:
+        out.print(f"received {view['id']} from {view['from']} to {view['to']}")
+
+
+# -- API clients ------------------------------------------------------------------------------------
+def _client() -> httpx.Client:
+    url = os.environ.get("TEXTGATE_URL", "http://127.0.0.1:8080")
+    key = os.environ.get("TEXTGATE_API_KEY")
+    if not key:
+        fail("set TEXTGATE_API_KEY to an API secret (and TEXTGATE_URL if not http://127.0.0.1:8080)")
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        with _client() as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the gateway: {exc}")
+    if response.status_code >= 400:
+        try:
+            e = response.json()["error"]
+            field = f" ({e['field']})" if e.get("field") else ""
+            fail(f"{e['code']}: {e['message']}{field}")
+        except (ValueError, KeyError, TypeError):
+            fail(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def _messages_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("id", "dir", "from", "to", "status", "parts", "created", "body")
+    for m in rows:
+        body = m["body"] if len(m["body"]) <= 40 else m["body"][:39] + "…"
+        table.add_row(
+            m["id"],
+            m["direction"][:3],
+            m["from"],
+            m["to"],
+            m["status"],
+            str(m["segments"]),
+            m["created_at"],
+            body,
+        )
+    return table
+
+
+@app.command()
+def send(
+    text: Annotated[str, typer.Argument(help="The message text.")],
+    from_: Annotated[str, typer.Option("--from", help="Sender number or alphanumeric ID.")],
+    to: Annotated[list[str], typer.Option("--to", help="Recipient; repeat for several.")],
+    idempotency_key: Annotated[str | None, typer.Option(help="Idempotency-Key header.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API answer as JSON.")] = False,
+) -> None:
+    """Send a message through the running gateway.
+
+    Example: TEXTGATE_API_KEY=tgs_... textgate send --from +15551230001 --to +15550000001 "hello"
+    """
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    body = {"from": from_, "to": to if len(to) > 1 else to[0], "body": text}
+    result = _call("POST", "/v1/messages", json=body, headers=headers)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(_messages_table(result["messages"]))
+
+
+@messages_app.command("list")
+def messages_list(
+    status: Annotated[str | None, typer.Option(help="Filter by status.")] = None,
+    direction: Annotated[str | None, typer.Option(help="inbound or outbound.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List recent messages. Example: textgate messages list --status delivered"""
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    if direction:
+        params["direction"] = direction
+    result = _call("GET", "/v1/messages", params=params)
+    if as_json:
+        emit_json(result)
+    else:
+        out.print(_messages_table(result["data"]))
+
+
+@messages_app.command("show")
+def messages_show(
+    message_id: Annotated[str, typer.Argument(help="Message id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One message and its timeline. Example: textgate messages show msg_..."""
+    message = _call("GET", f"/v1/messages/{message_id}")
+    events = _call("GET", f"/v1/messages/{message_id}/events")["data"]
+    if as_json:
+        emit_json({**message, "events": events})
+        return
+    table = Table("field", "value", show_header=False)
+    for key in (
+        "id",
+        "direction",
+        "from",
+        "to",
+        "status",
+        "encoding",
+        "segments",
+        "credits",
+        "error_code",
+        "error_message",
+        "client_ref",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+        "body",
+    ):
+        value = message.get(key)
+        table.add_row(key, "" if value is None else str(value))
+    out.print(table)
+    timeline = Table("at", "status", "source", "error")
+    for e in events:
+        timeline.add_row(e["at"], e["status"], e["source"], e.get("error_code") or "")
+    out.print(timeline)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,80 @@
+"""Settings: one system, ``TEXTGATE_`` environment variables over an optional TOML file.
+
+The TOML file is named by ``TEXTGATE_CONFIG``; its top-level keys are the same names as the fields below
+(lower case, without the prefix). Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///var/textgate.db"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("TEXTGATE_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            with Path(path).open("rb") as fh:
+                raw = tomllib.load(fh)
+            self._data = {k: v for k, v in raw.items() if k in settings_cls.model_fields}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TEXTGATE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Largest request body accepted, in bytes (413 beyond).
+    max_request_bytes: int = 20 * 1024 * 1024
+    #: SQLite ``synchronous`` pragma. NORMAL (WAL) survives process crashes; FULL also survives power loss.
+    sqlite_synchronous: str = "NORMAL"
+    #: Worker tuning.
+    dispatch_batch: int = 200
+    dispatch_concurrency: int = 64
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.05
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    max_attempts: int = 8
+    webhook_timeout: float = 10.0
+    webhook_retry_hours: float = 24.0
+    #: Allow webhook and media URLs on private/loopback addresses (tests, private deployments).
+    allow_private_urls: bool = False
+    #: Run the background workers (dispatch, webhooks) inside ``serve``.
+    run_workers: bool = True
+    #: Simulator latencies, in seconds.
+    sim_submit_latency: float = 0.0
+    sim_report_latency: float = 0.2
+    #: Default account region for new accounts.
+    default_region: str = "US"
+    log_level: str = "info"
+    #: ``[simulator]`` table: ``submit_latency``, ``report_latency`` and ``numbers`` (per-destination
+    #: behaviours, see the README's test numbers).
+    simulator: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))

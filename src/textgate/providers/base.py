@@ -1,0 +1,104 @@
+"""The connector contract every carrier path implements: the built-in simulator today, SMPP and the
+upstream HTTP providers next.
+
+A connector:
+
+* ``submit_many(messages)`` — hands messages to the carrier; for each, returns the carrier's message id or
+  a classified :class:`~textgate.domain.errors.CarrierError` (``retryable`` says whether to try again);
+* reports delivery receipts and inbound messages to the :class:`ReportSink` it was started with;
+* tells its :class:`Health`.
+
+Connectors are given their transports (HTTP client, SMPP session, database engine) by whoever builds
+them; nothing here opens a socket at import time.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.domain.message import MessageStatus
+
+
+class Health(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    id: str
+    account_id: str
+    from_addr: str
+    to_addr: str
+    body: str
+    encoding: str
+    segments: int
+    type: str
+    attempt: int
+    media: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery report, normalised; ``raw`` keeps the carrier's own payload beside it."""
+
+    carrier_id: str
+    status: MessageStatus
+    error_kind: ErrorKind | None = None
+    error_message: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    from_addr: str
+    to_addr: str
+    body: str
+    carrier_id: str | None = None
+    received_at: datetime | None = None
+    media: list[dict[str, Any]] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+SubmitOutcome = str | CarrierError
+
+
+class ReportSink(Protocol):
+    async def receipt(self, connector: str, receipt: Receipt) -> bool:
+        """Record a receipt. False when no message carries that carrier id (yet)."""
+
+    async def inbound(self, connector: str, message: InboundMessage) -> str | None:
+        """Record an inbound message; returns its id, or None if no account owns the number."""
+
+
+class Connector(abc.ABC):
+    name: str
+
+    async def start(self, sink: ReportSink) -> None:  # noqa: B027 - optional hook
+        """Connect and begin reporting to ``sink``."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Disconnect; pending work stays in the database."""
+
+    @abc.abstractmethod
+    async def submit(self, message: OutboundMessage) -> str:
+        """Submit one message; return the carrier's id or raise CarrierError."""
+
+    async def submit_many(self, messages: list[OutboundMessage]) -> list[SubmitOutcome]:
+        async def one(m: OutboundMessage) -> SubmitOutcome:
+            try:
+                return await self.submit(m)
+            except CarrierError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
+
+    @abc.abstractmethod
+    def health(self) -> Health: ...

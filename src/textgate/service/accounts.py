@@ -1,0 +1,284 @@
+"""Accounts, API keys, sender numbers and credits.
+
+API secrets are shown once, at creation, and stored as SHA-256 digests. Secrets are long random tokens
+(not passwords), so a fast digest cannot be brute-forced and keeps per-request authentication cheap;
+comparison of digests uses ``hmac.compare_digest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from textgate.domain.errors import AuthenticationError, Conflict, NotFound, ValidationError
+from textgate.domain.phone import normalize_number
+from textgate.domain.pricing import PriceList
+from textgate.ids import new_id, random_token
+from textgate.store.schema import accounts, api_keys, ledger_entries, numbers
+
+SECRET_PREFIX = "tgs_"  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    region: str
+    status: str
+    prices: PriceList
+    owned_senders_only: bool
+    parent_id: str | None
+    settings: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Account:
+        return cls(
+            id=row.id,
+            name=row.name,
+            region=row.region,
+            status=row.status,
+            prices=PriceList(sms_part=row.price_sms_part, mms=row.price_mms),
+            owned_senders_only=bool(row.owned_senders_only),
+            parent_id=row.parent_id,
+            settings=dict(row.settings or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key_id: str
+    secret: str
+    name: str | None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _check_region(region: str) -> str:
+    import phonenumbers
+
+    region = region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"region {region!r} is not a known ISO 3166 country code", field="region")
+    return region
+
+
+def create_account(
+    conn: Connection,
+    name: str,
+    *,
+    now: datetime,
+    credits: int = 0,
+    region: str = "US",
+    prices: PriceList | None = None,
+    owned_senders_only: bool = False,
+    parent_id: str | None = None,
+) -> tuple[Account, NewKey]:
+    """Create an account, its opening credits and its first API key, in the caller's transaction."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("name must not be empty", field="name")
+    if credits < 0:
+        raise ValidationError("credits must not be negative", field="credits")
+    prices = prices or PriceList()
+    account_id = new_id("acc")
+    conn.execute(
+        insert(accounts).values(
+            id=account_id,
+            name=name,
+            parent_id=parent_id,
+            status="active",
+            region=_check_region(region),
+            balance=0,
+            price_sms_part=prices.sms_part,
+            price_mms=prices.mms,
+            owned_senders_only=owned_senders_only,
+            settings={},
+            created_at=now,
+        )
+    )
+    if credits:
+        add_credits(conn, account_id, credits, now=now, note="opening balance")
+    key = create_key(conn, account_id, now=now)
+    return get_account(conn, account_id), key
+
+
+def get_account(conn: Connection, account_id: str) -> Account:
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    if row is None:
+        raise NotFound(f"account {account_id!r} not found", field="account")
+    return Account.from_row(row)
+
+
+def find_account(conn: Connection, ref: str) -> Account:
+    """An account by id, or by its exact name when the name is unique (for the CLI)."""
+    row = conn.execute(select(accounts).where(accounts.c.id == ref)).first()
+    if row is None:
+        rows = conn.execute(select(accounts).where(accounts.c.name == ref)).all()
+        if len(rows) > 1:
+            raise Conflict(f"several accounts are named {ref!r}; use the account id", field="account")
+        row = rows[0] if rows else None
+    if row is None:
+        raise NotFound(f"account {ref!r} not found", field="account")
+    return Account.from_row(row)
+
+
+def balance(conn: Connection, account_id: str) -> int:
+    value = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar_one_or_none()
+    if value is None:
+        raise NotFound(f"account {account_id!r} not found", field="account")
+    return int(value)
+
+
+def create_key(conn: Connection, account_id: str, *, now: datetime, name: str | None = None) -> NewKey:
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError("key name must not be empty", field="name")
+        taken = conn.execute(select(api_keys.c.id).where(api_keys.c.name == name)).first()
+        if taken is not None:
+            raise Conflict(f"an API key named {name!r} already exists", field="name")
+    key_id = new_id("key", 16)
+    secret = SECRET_PREFIX + random_token(32)
+    conn.execute(
+        insert(api_keys).values(
+            id=key_id, account_id=account_id, name=name, secret_hash=hash_secret(secret), created_at=now
+        )
+    )
+    return NewKey(key_id=key_id, secret=secret, name=name)
+
+
+def revoke_key(conn: Connection, key_id: str, *, now: datetime) -> None:
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"active API key {key_id!r} not found", field="key_id")
+
+
+def _active_account(conn: Connection, account_id: str) -> Account:
+    account = get_account(conn, account_id)
+    if account.status != "active":
+        raise AuthenticationError("this account is suspended")
+    return account
+
+
+def authenticate_secret(conn: Connection, secret: str) -> Account:
+    """Bearer authentication: the secret alone."""
+    digest = hash_secret(secret)
+    row = conn.execute(
+        select(api_keys.c.account_id, api_keys.c.secret_hash).where(
+            api_keys.c.secret_hash == digest, api_keys.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+        raise AuthenticationError("invalid API key")
+    return _active_account(conn, row.account_id)
+
+
+def authenticate_key(conn: Connection, key_ref: str, secret: str, *, by_name: bool = False) -> Account:
+    """Key-id (or key-name) plus secret authentication, as HTTP Basic and most dialects present it."""
+    column = api_keys.c.name if by_name else api_keys.c.id
+    row = conn.execute(
+        select(api_keys.c.account_id, api_keys.c.secret_hash).where(
+            column == key_ref, api_keys.c.revoked_at.is_(None)
+        )
+    ).first()
+    digest = hash_secret(secret)
+    # Compare against a dummy digest when the key is unknown so both paths take the same time.
+    expected = row.secret_hash if row is not None else hash_secret("\0unknown")
+    if not hmac.compare_digest(expected, digest) or row is None:
+        raise AuthenticationError("invalid API key")
+    return _active_account(conn, row.account_id)
+
+
+def add_number(
+    conn: Connection, account: Account, number: str, *, now: datetime, status: str = "active"
+) -> str:
+    if status not in ("active", "inactive"):
+        raise ValidationError("status must be active or inactive", field="status")
+    e164 = normalize_number(number, region=account.region, field="number")
+    owner = conn.execute(select(numbers.c.account_id).where(numbers.c.number == e164)).scalar_one_or_none()
+    if owner is not None:
+        raise Conflict(f"number {e164} is already assigned", field="number")
+    conn.execute(
+        insert(numbers).values(
+            id=new_id("num", 16),
+            account_id=account.id,
+            number=e164,
+            status=status,
+            settings={},
+            created_at=now,
+        )
+    )
+    return e164
+
+
+def set_number_status(conn: Connection, account: Account, number: str, status: str) -> None:
+    if status not in ("active", "inactive"):
+        raise ValidationError("status must be active or inactive", field="status")
+    e164 = normalize_number(number, region=account.region, field="number")
+    result = conn.execute(
+        update(numbers)
+        .where(numbers.c.number == e164, numbers.c.account_id == account.id)
+        .values(status=status)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"number {e164} is not assigned to this account", field="number")
+
+
+def owned_number(conn: Connection, account_id: str, e164: str) -> Any | None:
+    return conn.execute(
+        select(numbers).where(numbers.c.number == e164, numbers.c.account_id == account_id)
+    ).first()
+
+
+def add_credits(
+    conn: Connection,
+    account_id: str,
+    amount: int,
+    *,
+    now: datetime,
+    note: str | None = None,
+    kind: str = "credit",
+) -> int:
+    """Append a ledger entry and move the balance by ``amount`` (which may be negative, never below zero)."""
+    if amount == 0:
+        raise ValidationError("amount must not be zero", field="amount")
+    stmt = update(accounts).where(accounts.c.id == account_id)
+    if amount < 0:
+        stmt = stmt.where(accounts.c.balance >= -amount)
+    new_balance = conn.execute(
+        stmt.values(balance=accounts.c.balance + amount).returning(accounts.c.balance)
+    ).scalar_one_or_none()
+    if new_balance is None:
+        balance(conn, account_id)  # raises NotFound for an unknown account
+        raise ValidationError("the balance cannot go below zero", field="amount", kind=None)
+    conn.execute(
+        insert(ledger_entries).values(
+            account_id=account_id,
+            amount=amount,
+            balance_after=new_balance,
+            kind=kind,
+            note=note,
+            created_at=now,
+        )
+    )
+    return int(new_balance)
+
+
+def ledger_total(conn: Connection, account_id: str) -> int:
+    total = conn.execute(
+        select(func.coalesce(func.sum(ledger_entries.c.amount), 0)).where(
+            ledger_entries.c.account_id == account_id
+        )
+    ).scalar_one()
+    return int(total)

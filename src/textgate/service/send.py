@@ -1,0 +1,344 @@
+"""Accepting a send: one transaction that validates, prices, debits, stores the messages and their first
+timeline events, stores the idempotency record and enqueues delivery (``due_at``).
+
+Nothing here talks to a carrier; the dispatch worker picks the messages up from the queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from textgate.domain.encoding import analyze
+from textgate.domain.errors import Conflict, ErrorKind, InsufficientCredits, TooLarge, ValidationError
+from textgate.domain.message import Direction, MessageStatus, MessageType
+from textgate.domain.phone import normalize_number, parse_sender
+from textgate.ids import new_id
+from textgate.service.accounts import Account
+from textgate.service.messages import message_view
+from textgate.store.schema import (
+    accounts,
+    idempotency_keys,
+    ledger_entries,
+    media_objects,
+    message_events,
+    messages,
+    numbers,
+)
+
+MAX_RECIPIENTS = 100
+MAX_BODY_CHARS = 1600
+MAX_MEDIA_ITEMS = 10
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
+DEFAULT_VALIDITY = timedelta(hours=48)
+MAX_VALIDITY = timedelta(days=7)
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    url: str | None = None
+    content_base64: str | None = None
+    content_type: str | None = None
+    filename: str | None = None
+
+
+@dataclass(slots=True)
+class SendRequest:
+    sender: str
+    to: list[str]
+    body: str = ""
+    media: list[MediaInput] = field(default_factory=list)
+    schedule_at: datetime | None = None
+    validity_seconds: int | None = None
+    client_ref: str | None = None
+    source: str = "api"
+    meta: dict[str, Any] | None = None
+    max_recipients: int = MAX_RECIPIENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    scope: str
+    key: str
+    request_hash: str
+
+
+@dataclass(slots=True)
+class SendResult:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def request_fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def lookup_idempotent(conn: Connection, account_id: str, idem: Idempotency) -> SendResult | None:
+    """The recorded answer for this key, or None. The same key with another request is a Conflict."""
+    row = conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.account_id == account_id,
+            idempotency_keys.c.scope == idem.scope,
+            idempotency_keys.c.key == idem.key,
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != idem.request_hash:
+        raise Conflict(
+            "this idempotency key was already used with a different request", field="Idempotency-Key"
+        )
+    return SendResult(status_code=row.status_code, body=row.response, replayed=True)
+
+
+def store_idempotent(
+    conn: Connection, account_id: str, idem: Idempotency, result: SendResult, now: datetime
+) -> None:
+    conn.execute(
+        insert(idempotency_keys).values(
+            account_id=account_id,
+            scope=idem.scope,
+            key=idem.key,
+            request_hash=idem.request_hash,
+            status_code=result.status_code,
+            response=result.body,
+            created_at=now,
+        )
+    )
+
+
+def _validate_sender(conn: Connection, account: Account, raw: str) -> str:
+    if not raw or not raw.strip():
+        raise ValidationError("from is required", field="from")
+    sender = parse_sender(raw, region=account.region, field="from")
+    if sender.is_alphanumeric:
+        if account.owned_senders_only:
+            raise ValidationError(
+                "this account may only send from its own numbers", field="from", kind=ErrorKind.INVALID_SENDER
+            )
+        return sender.value
+    row = conn.execute(
+        select(numbers.c.account_id, numbers.c.status).where(numbers.c.number == sender.value)
+    ).first()
+    if row is not None and row.account_id != account.id:
+        raise ValidationError(
+            f"{sender.value} is assigned to another account", field="from", kind=ErrorKind.INVALID_SENDER
+        )
+    if row is None and account.owned_senders_only:
+        raise ValidationError(
+            f"{sender.value} is not a number of this account", field="from", kind=ErrorKind.INVALID_SENDER
+        )
+    if row is not None and row.status != "active":
+        raise ValidationError(
+            f"{sender.value} is not an active number", field="from", kind=ErrorKind.INVALID_SENDER
+        )
+    return sender.value
+
+
+def _validate_recipients(account: Account, to: list[str], limit: int) -> list[str]:
+    if not to:
+        raise ValidationError("to must name at least one recipient", field="to")
+    if len(to) > limit:
+        raise ValidationError(f"to may list at most {limit} recipients, not {len(to)}", field="to")
+    out = []
+    for i, raw in enumerate(to):
+        name = "to" if len(to) == 1 else f"to[{i}]"
+        if not isinstance(raw, str):
+            raise ValidationError("recipient must be a string", field=name)
+        out.append(normalize_number(raw, region=account.region, field=name))
+    return out
+
+
+def _store_media(
+    conn: Connection, account: Account, media: list[MediaInput], now: datetime
+) -> list[dict[str, Any]]:
+    if len(media) > MAX_MEDIA_ITEMS:
+        raise ValidationError(f"at most {MAX_MEDIA_ITEMS} media items per message", field="media")
+    refs: list[dict[str, Any]] = []
+    total = 0
+    for i, item in enumerate(media):
+        name = f"media[{i}]"
+        if item.url is not None:
+            if item.content_base64 is not None:
+                raise ValidationError("give either url or content_base64, not both", field=name)
+            if not re.match(r"^https?://[^\s/]+", item.url):
+                raise ValidationError("url must be an http(s) URL", field=f"{name}.url")
+            refs.append({"url": item.url})
+            continue
+        if item.content_base64 is None:
+            raise ValidationError("each media item needs url or content_base64", field=name)
+        ctype = (item.content_type or "").strip().lower()
+        if not _CONTENT_TYPE.match(ctype):
+            raise ValidationError(
+                "content_type must be a MIME type such as image/jpeg", field=f"{name}.content_type"
+            )
+        if len(item.content_base64) > (MAX_MEDIA_BYTES * 4) // 3 + 8:
+            raise TooLarge(f"media larger than {MAX_MEDIA_BYTES} bytes", field=f"{name}.content_base64")
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValidationError(
+                "content_base64 is not valid base64", field=f"{name}.content_base64"
+            ) from exc
+        if not data:
+            raise ValidationError("content_base64 is empty", field=f"{name}.content_base64")
+        total += len(data)
+        if total > MAX_MEDIA_BYTES:
+            raise TooLarge(f"media larger than {MAX_MEDIA_BYTES} bytes in all", field="media")
+        media_id = new_id("med")
+        conn.execute(
+            insert(media_objects).values(
+                id=media_id,
+                account_id=account.id,
+                content_type=ctype,
+                filename=item.filename,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                data=data,
+                created_at=now,
+            )
+        )
+        refs.append(
+            {"media_id": media_id, "content_type": ctype, "filename": item.filename, "size": len(data)}
+        )
+    return refs
+
+
+def _timing(req: SendRequest, now: datetime) -> tuple[datetime | None, datetime]:
+    schedule_at = req.schedule_at
+    if schedule_at is not None:
+        if schedule_at.tzinfo is None:
+            raise ValidationError("schedule_at must carry a time zone (RFC 3339)", field="schedule_at")
+        if schedule_at - now > MAX_SCHEDULE_AHEAD:
+            raise ValidationError("schedule_at is more than a year ahead", field="schedule_at")
+        if schedule_at <= now:
+            schedule_at = None  # due already: send now
+    validity = DEFAULT_VALIDITY
+    if req.validity_seconds is not None:
+        if not 1 <= req.validity_seconds <= MAX_VALIDITY.total_seconds():
+            raise ValidationError(
+                f"validity_period must be between 1 and {int(MAX_VALIDITY.total_seconds())} seconds",
+                field="validity_period",
+            )
+        validity = timedelta(seconds=req.validity_seconds)
+    return schedule_at, (schedule_at or now) + validity
+
+
+def debit(conn: Connection, account_id: str, total: int) -> int:
+    """Take ``total`` credits atomically; the guarded UPDATE is what keeps balances non-negative under
+    concurrent sends (the row lock serialises writers). Returns the new balance."""
+    new_balance = conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance >= total)
+        .values(balance=accounts.c.balance - total)
+        .returning(accounts.c.balance)
+    ).scalar_one_or_none()
+    if new_balance is None:
+        have = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar_one()
+        raise InsufficientCredits(
+            f"this send costs {total} credits and the balance is {have}", field="credits"
+        )
+    return int(new_balance)
+
+
+def send_messages(
+    conn: Connection,
+    account: Account,
+    req: SendRequest,
+    *,
+    now: datetime,
+    idempotency: Idempotency | None = None,
+) -> SendResult:
+    if idempotency is not None:
+        replay = lookup_idempotent(conn, account.id, idempotency)
+        if replay is not None:
+            return replay
+    sender = _validate_sender(conn, account, req.sender)
+    recipients = _validate_recipients(account, req.to, req.max_recipients)
+    body = req.body or ""
+    if len(body) > MAX_BODY_CHARS:
+        raise ValidationError(f"body is {len(body)} characters; at most {MAX_BODY_CHARS}", field="body")
+    if "\x00" in body:
+        raise ValidationError(
+            "body must not contain NUL characters", field="body", kind=ErrorKind.INVALID_CONTENT
+        )
+    if not body.strip() and not req.media:
+        raise ValidationError("body is required unless media is given", field="body")
+    if req.client_ref is not None and len(req.client_ref) > 200:
+        raise ValidationError("client_ref is longer than 200 characters", field="client_ref")
+    schedule_at, expires_at = _timing(req, now)
+    media = _store_media(conn, account, req.media, now) if req.media else None
+    info = analyze(body)
+    mtype = MessageType.MMS if media else MessageType.SMS
+    price = account.prices.price(mtype, info.segments)
+    total = price * len(recipients)
+    new_balance = debit(conn, account.id, total) if total else None
+
+    status = MessageStatus.SCHEDULED if schedule_at else MessageStatus.QUEUED
+    batch_id = new_id("bat") if len(recipients) > 1 else None
+    rows: list[dict[str, Any]] = []
+    for to in recipients:
+        rows.append(
+            {
+                "id": new_id("msg"),
+                "account_id": account.id,
+                "direction": Direction.OUTBOUND.value,
+                "type": mtype.value,
+                "from_addr": sender,
+                "to_addr": to,
+                "body": body,
+                "media": media,
+                "encoding": info.encoding.value,
+                "segments": info.segments,
+                "credits": price,
+                "status": status.value,
+                "client_ref": req.client_ref,
+                "batch_id": batch_id,
+                "attempts": 0,
+                "due_at": schedule_at or now,
+                "schedule_at": schedule_at,
+                "expires_at": expires_at,
+                "created_at": now,
+                "updated_at": now,
+                "meta": req.meta,
+            }
+        )
+    conn.execute(insert(messages), rows)
+    conn.execute(
+        insert(message_events),
+        [
+            {"message_id": r["id"], "status": status.value, "at": now, "source": req.source, "detail": None}
+            for r in rows
+        ],
+    )
+    if new_balance is not None:
+        balance = new_balance + total
+        entries = []
+        for r in rows:
+            balance -= price
+            entries.append(
+                {
+                    "account_id": account.id,
+                    "amount": -price,
+                    "balance_after": balance,
+                    "kind": "debit",
+                    "message_id": r["id"],
+                    "note": None,
+                    "created_at": now,
+                }
+            )
+        conn.execute(insert(ledger_entries), entries)
+    result = SendResult(status_code=202, body={"messages": [message_view(r) for r in rows]})
+    if idempotency is not None:
+        store_idempotent(conn, account.id, idempotency, result, now)
+    return result

