@@ -137,7 +137,9 @@ def enqueue(engine: sa.Engine, account_id: str, key: str, clock: Clock, **kw: An
             conn, account_id, "message.status", {"key": key}, order_key=key, now=clock(), **kw
         )
         return str(
-            conn.execute(sa.select(webhook_deliveries.c.id).order_by(webhook_deliveries.c.seq.desc())).scalar()
+            conn.execute(
+                sa.select(webhook_deliveries.c.id).order_by(webhook_deliveries.c.seq.desc())
+            ).scalar()
         )
 
 
@@ -211,7 +213,7 @@ def test_signed_ordered_delivery_with_retries(engine: sa.Engine, receiver: Recei
         assert row.attempts == len(tries) == len([r for r in receiver.requests if r.id == d])
         assert all(t.duration_ms >= 0 for t in tries)
         assert tries[-1].status_code == 204 and tries[-1].error is None
-        assert [r.body for r in receiver.requests if r.id == d][0] == row.payload
+        assert next(r.body for r in receiver.requests if r.id == d) == row.payload
     assert [(t.status_code, t.error) for t in attempts_of(engine, a1)] == [(500, "HTTP 500"), (204, None)]
 
 
@@ -303,6 +305,7 @@ def test_concurrent_claims_do_not_overlap(engine: sa.Engine, receiver: Receiver)
         t.start()
     for t in threads:
         t.join()
+    asyncio.run(client.aclose())
     every = [x for c in claimed for x in c]
     assert sorted(every) == sorted(ids)  # each exactly once
 
@@ -334,10 +337,8 @@ def test_deleted_endpoint_fails_pending(engine: sa.Engine, receiver: Receiver) -
     with engine.begin() as conn:
         endpoints.delete_endpoint(conn, account_id, ep["id"], clock.now)
         assert endpoints.list_endpoints(conn, account_id) == []
-        assert outbox.enqueue_event(conn, account_id, "message.status", {"key": "A"}, order_key="A", now=clock())
-        assert 0 == outbox.enqueue_event(
-            conn, account_id, "message.status", {"key": "A"}, order_key="A", now=clock()
-        ) or True
+        # Nothing new is queued for a deleted endpoint.
+        assert outbox.enqueue_event(conn, account_id, "message.status", {}, order_key="A", now=clock()) == 0
         with pytest.raises(NotFound):
             endpoints.get_endpoint(conn, account_id, ep["id"])
         with pytest.raises(NotFound):
@@ -353,3 +354,150 @@ def test_deleted_endpoint_fails_pending(engine: sa.Engine, receiver: Receiver) -
 
     run(body)
     assert receiver.requests == []
+
+
+def test_send_time_url_check_and_transport_errors(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, _ep = setup(engine, receiver.url, clock)
+    private = enqueue(engine, account_id, "A", clock)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    with engine.begin() as conn:
+        other_id = create_account(conn, "other", now=clock())[0].id
+        endpoints.create_endpoint(
+            conn,
+            other_id,
+            f"http://127.0.0.1:{closed_port}/x",
+            ["message.status"],
+            now=clock(),
+            allow_private=True,
+        )
+    refused = enqueue(engine, other_id, "B", clock)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        strict = make_worker(
+            engine, client, clock, settings=SETTINGS.model_copy(update={"allow_private_urls": False})
+        )
+        assert await strict.run_once() == 2
+
+    run(body)
+    assert receiver.requests == []  # the loopback receiver was never contacted
+    (a,) = attempts_of(engine, private)
+    assert a.status_code is None and a.error.startswith("URL refused") and "non-public" in a.error
+    (b,) = attempts_of(engine, refused)
+    assert b.status_code is None and b.error.startswith("URL refused")
+    for d in (private, refused):
+        row = delivery(engine, d)
+        assert row.status == "pending" and row.due_at == clock.now + timedelta(seconds=5)
+
+    clock.advance(5)
+
+    async def body2(client: httpx.AsyncClient) -> None:
+        assert await make_worker(engine, client, clock).run_once() == 2
+
+    run(body2)
+    assert [r.id for r in receiver.requests] == [private]
+    assert attempts_of(engine, refused)[-1].error.startswith("ConnectError")
+
+
+def test_timeout_is_a_failed_attempt(engine: sa.Engine, receiver: Receiver) -> None:
+    clock = Clock()
+    account_id, _ep = setup(engine, receiver.url, clock)
+    d = enqueue(engine, account_id, "A", clock)
+    receiver.delay = 1.0
+
+    async def body(client: httpx.AsyncClient) -> None:
+        settings = SETTINGS.model_copy(update={"webhook_timeout": 0.2})
+        assert await make_worker(engine, client, clock, settings=settings).run_once() == 1
+
+    run(body)
+    (a,) = attempts_of(engine, d)
+    assert a.status_code is None and a.error.startswith("timed out") and a.duration_ms >= 150
+    assert delivery(engine, d).status == "pending"
+
+
+def test_run_loop_survives_errors_and_stops(
+    engine: sa.Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_mod, "ERROR_PAUSE_SECONDS", 0.01)
+    account_id, _ep = setup(engine, receiver.url, Clock())
+    d = enqueue(engine, account_id, "A", Clock())
+
+    async def body(client: httpx.AsyncClient) -> None:
+        worker = WebhookWorker(engine, SETTINGS, client=client)
+        real_claim = worker._claim
+        calls = {"n": 0}
+
+        def flaky_claim(now: datetime) -> Any:
+            calls["n"] += 1
+            if calls["n"] <= 2:
+                raise RuntimeError("database hiccup")
+            return real_claim(now)
+
+        worker._claim = flaky_claim  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        for _ in range(500):
+            if receiver.requests:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+        assert calls["n"] > 2
+
+    run(body)
+    assert [r.id for r in receiver.requests] == [d]
+    assert delivery(engine, d).status == "succeeded"
+
+
+def test_endpoint_validation_and_tenancy(engine: sa.Engine) -> None:
+    clock = Clock()
+    url = "https://93.184.216.34/hook"
+    with engine.begin() as conn:
+        acme = create_account(conn, "acme", now=clock())[0].id
+        evil = create_account(conn, "evil", now=clock())[0].id
+        for events in ([], ["message.nope"], "message.status"):
+            with pytest.raises(ValidationError) as info:
+                endpoints.create_endpoint(conn, acme, url, events, now=clock(), allow_private=False)
+            assert info.value.field == "events"
+        for bad in ("ftp://93.184.216.34/", "http://127.0.0.1/", "https://u:p@93.184.216.34/"):
+            with pytest.raises(ValidationError) as info:
+                endpoints.create_endpoint(
+                    conn, acme, bad, ["message.status"], now=clock(), allow_private=False
+                )
+            assert info.value.field == "url"
+        ep = endpoints.create_endpoint(
+            conn,
+            acme,
+            url,
+            ["message.received", "message.status", "message.status"],
+            now=clock(),
+            allow_private=False,
+        )
+        assert ep["id"].startswith("wh_") and ep["secret"].startswith("whsec_")
+        assert ep["events"] == ["message.status", "message.received"] and ep["url"] == url
+        assert endpoints.get_endpoint(conn, acme, ep["id"]) == ep
+        assert endpoints.list_endpoints(conn, acme) == [{k: v for k, v in ep.items() if k != "secret"}]
+        assert endpoints.list_endpoints(conn, evil) == []
+        outbox.enqueue_event(conn, acme, "message.status", {"key": "A"}, order_key="A", now=clock())
+        (listed,) = endpoints.list_deliveries(conn, acme, ep["id"], 10)
+        assert listed["status"] == "pending" and listed["payload"]["data"] == {"key": "A"}
+        assert listed["attempts"] == []
+        conn.execute(
+            sa.update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == listed["id"])
+            .values(status="failed")
+        )
+        for call in (
+            lambda: endpoints.get_endpoint(conn, evil, ep["id"]),
+            lambda: endpoints.delete_endpoint(conn, evil, ep["id"], clock.now),
+            lambda: endpoints.list_deliveries(conn, evil, ep["id"], 10),
+            lambda: endpoints.replay_delivery(conn, evil, listed["id"], clock.now),
+            lambda: endpoints.get_endpoint(conn, acme, "wh_missing"),
+        ):
+            with pytest.raises(NotFound):
+                call()
+        with pytest.raises(ValidationError):
+            endpoints.list_deliveries(conn, acme, ep["id"], 0)
+        assert endpoints.replay_delivery(conn, acme, listed["id"], clock.now)["status"] == "pending"

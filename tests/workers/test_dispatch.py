@@ -1,0 +1,297 @@
+"""The dispatch worker against the simulator carrier, on a hand-driven clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tests.helpers import ManualClock, Tenant, make_tenant
+from textgate.bootstrap import GatewaySink
+from textgate.domain.message import MessageStatus
+from textgate.providers.base import Receipt
+from textgate.providers.simulator.connector import SimulatorConnector
+from textgate.service.accounts import balance, ledger_total
+from textgate.service.messages import message_events_view
+from textgate.service.receipts import record_receipt
+from textgate.service.send import SendRequest, send_messages
+from textgate.store.schema import ledger_entries, messages, webhook_deliveries
+from textgate.webhooks.endpoints import create_endpoint
+from textgate.workers.dispatch import DispatchWorker, RetryPolicy
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+class Rig:
+    def __init__(self, engine: Engine, *, credits: int = 100, lease: float = 30.0) -> None:
+        self.engine = engine
+        self.clock = ManualClock()
+        self.tenant: Tenant = make_tenant(engine, credits=credits, now=self.clock())
+        self.sim = SimulatorConnector(engine, clock=self.clock, report_latency=1.0)
+        self.sink = GatewaySink(engine, self.clock)
+        self.sim._sink = self.sink  # report_due() without the background loop
+        self.worker = self.new_worker("w1", lease)
+
+    def new_worker(self, worker_id: str, lease: float = 30.0) -> DispatchWorker:
+        return DispatchWorker(
+            self.engine,
+            self.sim,
+            clock=self.clock,
+            lease_seconds=lease,
+            retry=RetryPolicy(base_seconds=2.0, max_seconds=60.0, max_attempts=4),
+            worker_id=worker_id,
+        )
+
+    def send(self, to: str | list[str], body: str = "hello", **kw: Any) -> list[str]:
+        req = SendRequest(sender=self.tenant.number, to=[to] if isinstance(to, str) else to, body=body, **kw)
+        with self.engine.begin() as conn:
+            result = send_messages(conn, self.tenant.account, req, now=self.clock())
+        return [m["id"] for m in result.body["messages"]]
+
+    def status(self, message_id: str) -> str:
+        with self.engine.connect() as conn:
+            return str(
+                conn.execute(select(messages.c.status).where(messages.c.id == message_id)).scalar_one()
+            )
+
+    def row(self, message_id: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(select(messages).where(messages.c.id == message_id)).one()
+
+    def balance(self) -> int:
+        with self.engine.connect() as conn:
+            assert balance(conn, self.tenant.account.id) == ledger_total(conn, self.tenant.account.id)
+            return balance(conn, self.tenant.account.id)
+
+    def timeline(self, message_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [e["status"] for e in message_events_view(conn, self.tenant.account.id, message_id)]
+
+    def step(self, seconds: float = 0.0) -> None:
+        self.clock.advance(seconds)
+        run(self.worker.run_once())
+        run(self.sim.report_due())
+
+
+def test_message_is_sent_then_delivered(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000001")
+    rig.step()
+    row = rig.row(mid)
+    assert row.status == "sent" and row.carrier_id and row.sent_at == rig.clock() and row.due_at is None
+    rig.step(0.5)
+    assert rig.status(mid) == "sent"  # report latency is 1 s
+    rig.step(0.6)
+    assert rig.status(mid) == "delivered"
+    assert rig.timeline(mid) == ["queued", "sending", "sent", "delivered"]
+    assert rig.balance() == 99
+
+
+def test_refused_submission_is_rejected_and_refunded_once(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000002")
+    rig.step()
+    row = rig.row(mid)
+    assert (row.status, row.error_code) == ("rejected", "invalid_destination")
+    assert rig.balance() == 100
+    # A late receipt for a final message changes nothing and refunds nothing again.
+    with engine.begin() as conn:
+        record_receipt(
+            conn, "simulator", Receipt(carrier_id="nope", status=MessageStatus.DELIVERED), now=rig.clock()
+        )
+    rig.step(5)
+    with engine.connect() as conn:
+        refunds = conn.execute(
+            select(func.count()).select_from(ledger_entries).where(ledger_entries.c.kind == "refund")
+        ).scalar_one()
+    assert refunds == 1 and rig.balance() == 100
+
+
+@pytest.mark.parametrize(
+    ("number", "code"), [("+15550000003", "opted_out"), ("+15550000004", "destination_blocked")]
+)
+def test_other_refusals_carry_their_error_kind(engine: Engine, number: str, code: str) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send(number)
+    rig.step()
+    assert (rig.status(mid), rig.row(mid).error_code) == ("rejected", code)
+
+
+def test_throttled_submission_retries_with_backoff(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000005")  # throttled twice, then accepted
+    rig.step()
+    first = rig.row(mid)
+    assert (first.status, first.error_code, first.attempts) == ("queued", "throttled", 1)
+    delay1 = (first.due_at - rig.clock()).total_seconds()
+    assert 1.0 <= delay1 <= 2.0
+    rig.step(0.5)
+    assert rig.row(mid).attempts == 1  # not due yet
+    rig.step(delay1)
+    second = rig.row(mid)
+    assert (second.status, second.attempts) == ("queued", 2)
+    delay2 = (second.due_at - rig.clock()).total_seconds()
+    assert 2.0 <= delay2 <= 4.0
+    rig.step(delay2)
+    assert rig.status(mid) == "sent"
+    rig.step(1.0)
+    assert rig.status(mid) == "delivered"
+    assert rig.balance() == 99
+
+
+def test_always_throttled_fails_after_max_attempts_and_is_refunded(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000006")
+    for _ in range(10):
+        rig.step(120)
+    row = rig.row(mid)
+    assert (row.status, row.error_code, row.attempts) == ("failed", "throttled", 4)
+    assert rig.balance() == 100
+
+
+def test_never_reports_stays_sent_and_undelivered_reported(engine: Engine) -> None:
+    rig = Rig(engine)
+    silent, undeliv = rig.send(["+15550000007", "+15550000008"])
+    rig.step()
+    rig.step(5)
+    assert rig.status(silent) == "sent"
+    row = rig.row(undeliv)
+    assert row.status == "undelivered" and row.error_code == "unknown"
+    assert rig.balance() == 98  # submitted messages are not refunded
+
+
+def test_reply_number_answers_with_an_inbound_message(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000009")
+    rig.step()
+    rig.step(1.0)
+    rig.step(0.1)
+    assert rig.status(mid) == "delivered"
+    with engine.connect() as conn:
+        inbound = conn.execute(select(messages).where(messages.c.direction == "inbound")).one()
+    assert (inbound.from_addr, inbound.to_addr, inbound.status) == (
+        "+15550000009",
+        rig.tenant.number,
+        "received",
+    )
+    assert inbound.body == "Thanks, got it!"
+
+
+def test_scheduled_message_waits_for_its_time(engine: Engine) -> None:
+    from datetime import timedelta
+
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000001", schedule_at=rig.clock() + timedelta(minutes=10))
+    rig.step(599)
+    assert rig.status(mid) == "scheduled"
+    rig.step(1)
+    assert rig.status(mid) == "sent"
+    assert rig.timeline(mid) == ["scheduled", "queued", "sending", "sent"]
+
+
+def test_message_past_validity_expires_and_is_refunded(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000006", validity_seconds=3)  # throttled until it expires
+    rig.step()
+    assert rig.status(mid) == "queued"
+    rig.step(10)
+    row = rig.row(mid)
+    assert (row.status, row.error_code) == ("expired", "expired")
+    assert rig.balance() == 100
+
+
+def test_dead_worker_lease_expires_and_another_worker_finishes(engine: Engine) -> None:
+    rig = Rig(engine, lease=30)
+    ids = rig.send(["+15550001001", "+15550001002", "+15550001003"])
+    claimed = rig.worker.claim()  # w1 claims, then "dies" without recording anything
+    assert {r["id"] for r in claimed} == set(ids)
+    other = rig.new_worker("w2")
+    rig.clock.advance(10)
+    assert run(other.run_once()) == 0  # the lease still holds
+    rig.clock.advance(25)
+    assert run(other.run_once()) == 3
+    assert {rig.status(i) for i in ids} == {"sent"}
+    # The dead worker's late answer is ignored: it no longer holds the lease.
+    rig.worker.record(claimed, ["LATE"] * 3)
+    assert {rig.row(i).carrier_id for i in ids} != {"LATE"}
+    rig.step(2)
+    assert {rig.status(i) for i in ids} == {"delivered"}
+    assert rig.balance() == 97
+
+
+def test_resubmission_after_crash_reports_once(engine: Engine) -> None:
+    rig = Rig(engine, lease=5)
+    (mid,) = rig.send("+15550001001")
+    claimed = rig.worker.claim()
+    run(rig.sim.submit_many([_outbound(claimed[0])]))  # the carrier has it; the worker dies before recording
+    rig.clock.advance(6)
+    run(rig.new_worker("w2").run_once())
+    rig.step(2)
+    assert rig.status(mid) == "delivered"
+    assert rig.timeline(mid).count("delivered") == 1
+
+
+def test_receipt_before_submit_answer_is_not_lost(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550001001")
+    claimed = rig.worker.claim()
+    (carrier_id,) = run(rig.sim.submit_many([_outbound(claimed[0])]))
+    rig.clock.advance(2)
+    assert run(rig.sim.report_due()) == 0  # the receipt is due but cannot be matched yet: kept
+    rig.worker.record(claimed, [carrier_id])
+    rig.clock.advance(1)
+    run(rig.sim.report_due())
+    assert rig.status(mid) == "delivered"
+
+
+def test_status_webhooks_are_queued_for_final_statuses(engine: Engine) -> None:
+    rig = Rig(engine)
+    with engine.begin() as conn:
+        create_endpoint(
+            conn,
+            rig.tenant.account.id,
+            "http://127.0.0.1:9/hook",
+            ["message.status"],
+            now=rig.clock(),
+            allow_private=True,
+        )
+    (mid,) = rig.send("+15550000001")
+    rig.step()
+    rig.step(1.5)
+    with engine.connect() as conn:
+        events = (
+            conn.execute(
+                select(webhook_deliveries.c.payload)
+                .where(webhook_deliveries.c.order_key == mid)
+                .order_by(webhook_deliveries.c.seq)
+            )
+            .scalars()
+            .all()
+        )
+    import json
+
+    assert [json.loads(p)["data"]["status"] for p in events] == ["sent", "delivered"]
+    assert all(json.loads(p)["type"] == "message.status" for p in events)
+
+
+def _outbound(row: dict[str, Any]) -> Any:
+    from textgate.providers.base import OutboundMessage
+
+    return OutboundMessage(
+        id=row["id"],
+        account_id=row["account_id"],
+        from_addr=row["from_addr"],
+        to_addr=row["to_addr"],
+        body=row["body"],
+        encoding=row["encoding"],
+        segments=row["segments"],
+        type=row["type"],
+        attempt=row["attempts"],
+    )
