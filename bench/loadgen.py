@@ -270,9 +270,10 @@ def _worker(target: Target, plan: Plan, out: Connection) -> None:
 
 
 # -- CPU accounting ----------------------------------------------------------------------------------
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads), from ``/proc/<pid>/stat``."""
-    with open(f"/proc/{pid}/stat", "rb") as fh:
+def proc_cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a process (all its threads) or of one of its threads, from /proc."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path, "rb") as fh:
         fields = fh.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
@@ -290,9 +291,18 @@ def machine_cpu() -> tuple[float, float]:
 class _Sample:
     t: float
     server: float
+    server_main: float
     client: float
     busy: float
     total: float
+
+
+@dataclass(frozen=True)
+class CpuUsage:
+    server: float
+    server_main: float
+    client: float
+    machine: float
 
 
 class CpuSampler:
@@ -322,23 +332,30 @@ class CpuSampler:
         return sum(self._last_client.values())
 
     def _loop(self) -> None:
-        last_server = 0.0
+        server = main = 0.0
         while not self._stop.is_set():
             with contextlib.suppress(OSError):
-                last_server = proc_cpu_seconds(self._server_pid)
+                server = proc_cpu_seconds(self._server_pid)
+                # the main thread's tid is the pid
+                main = proc_cpu_seconds(self._server_pid, self._server_pid)
             busy, total = machine_cpu()
-            self._samples.append(_Sample(time.monotonic(), last_server, self._client_seconds(), busy, total))
+            self._samples.append(_Sample(time.monotonic(), server, main, self._client_seconds(), busy, total))
             self._stop.wait(self._interval)
 
-    def usage(self, start: float, end: float) -> tuple[float, float, float]:
-        """(server %, generator %, machine busy %) over [start, end]. Process figures are % of one core."""
+    def usage(self, start: float, end: float) -> CpuUsage:
+        """CPU use over [start, end]. Process figures are % of one core; machine busy is % of all cores."""
         inside = [s for s in self._samples if start <= s.t <= end]
         if len(inside) < 2:
-            return float("nan"), float("nan"), float("nan")
+            nan = float("nan")
+            return CpuUsage(nan, nan, nan, nan)
         a, b = inside[0], inside[-1]
         dt = b.t - a.t
-        machine = 100.0 * (b.busy - a.busy) / max(1.0, b.total - a.total)
-        return 100.0 * (b.server - a.server) / dt, 100.0 * (b.client - a.client) / dt, machine
+        return CpuUsage(
+            server=100.0 * (b.server - a.server) / dt,
+            server_main=100.0 * (b.server_main - a.server_main) / dt,
+            client=100.0 * (b.client - a.client) / dt,
+            machine=100.0 * (b.busy - a.busy) / max(1.0, b.total - a.total),
+        )
 
 
 # -- one run -----------------------------------------------------------------------------------------
@@ -357,10 +374,24 @@ class LoadResult:
     window_errors: int
     latencies_us: list[int]
     error_kinds: Counter[str]
-    server_cpu: float
-    client_cpu: float
-    machine_cpu: float
+    cpu: CpuUsage
     capped: bool
+
+    @property
+    def server_cpu(self) -> float:
+        return self.cpu.server
+
+    @property
+    def server_main_cpu(self) -> float:
+        return self.cpu.server_main
+
+    @property
+    def client_cpu(self) -> float:
+        return self.cpu.client
+
+    @property
+    def machine_cpu(self) -> float:
+        return self.cpu.machine
 
     @property
     def rps(self) -> float:
@@ -426,10 +457,9 @@ def run_load(
             try:
                 results.append(receiver.recv())
             except EOFError:
-                raise RuntimeError(f"load generator process {proc.name} died; see its traceback above") from None
+                raise RuntimeError(f"load generator {proc.name} died; see its traceback above") from None
             proc.join()
     window_end = min(deadline, max(r.last_done for r in results))
-    server_cpu, client_cpu, machine = sampler.usage(warm, window_end)
     kinds: Counter[str] = Counter()
     for r in results:
         kinds.update(r.error_kinds)
@@ -447,8 +477,6 @@ def run_load(
         window_errors=sum(r.window_errors for r in results),
         latencies_us=[x for r in results for x in r.latencies_us],
         error_kinds=kinds,
-        server_cpu=server_cpu,
-        client_cpu=client_cpu,
-        machine_cpu=machine,
+        cpu=sampler.usage(warm, window_end),
         capped=any(r.issued >= -(-max_requests // procs) for r in results),
     )

@@ -79,7 +79,7 @@ def test_basic_auth_and_auth_failures(client: TestClient, tenant: Tenant) -> Non
     [
         ({"to": "not-a-number"}, 400, "to"),
         ({"to": ["+15550000001", "abc"]}, 400, "to[1]"),
-        ({"to": ["+1555000%04d" % i for i in range(101)]}, 400, "to"),
+        ({"to": [f"+1555000{i:04d}" for i in range(101)]}, 400, "to"),
         ({"body": ""}, 400, "body"),
         ({"from": "Way Too Long Sender"}, 400, "from"),
         ({"schedule_at": "tomorrow"}, 422, "schedule_at"),

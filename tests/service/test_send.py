@@ -67,14 +67,17 @@ def test_insufficient_credits_leaves_nothing_behind(engine: Engine) -> None:
         ({"to": []}, "to"),
         ({"to": ["abc"]}, "to"),
         ({"to": ["+15550000001", "12"]}, "to[1]"),
-        ({"to": ["+1555000%04d" % i for i in range(101)]}, "to"),
+        ({"to": [f"+1555000{i:04d}" for i in range(101)]}, "to"),
         ({"body": ""}, "body"),
         ({"body": "x" * 1601}, "body"),
         ({"sender": "Bad!Sender"}, "from"),
         ({"sender": ""}, "from"),
         ({"validity_seconds": 0}, "validity_period"),
         ({"client_ref": "r" * 201}, "client_ref"),
-        ({"media": [MediaInput(content_base64="@@not base64@@", content_type="image/png")]}, "media[0].content_base64"),
+        (
+            {"media": [MediaInput(content_base64="@@not base64@@", content_type="image/png")]},
+            "media[0].content_base64",
+        ),
         ({"media": [MediaInput(content_base64="aGk=", content_type="nonsense")]}, "media[0].content_type"),
         ({"media": [MediaInput(url="ftp://example.com/a.png")]}, "media[0].url"),
     ],
@@ -192,7 +195,7 @@ def test_schedule_and_validity(engine: Engine) -> None:
 def test_ledger_has_one_debit_per_message(engine: Engine) -> None:
     clock = ManualClock()
     t = make_tenant(engine, credits=50, now=clock())
-    _send(engine, t, clock, to=["+1555000%04d" % i for i in range(1000, 1010)], body="bulk")
+    _send(engine, t, clock, to=[f"+1555000{i:04d}" for i in range(1000, 1010)], body="bulk")
     with engine.connect() as conn:
         debits = conn.execute(
             select(ledger_entries).where(ledger_entries.c.kind == "debit").order_by(ledger_entries.c.id)

@@ -109,7 +109,8 @@ class DispatchWorker:
                     )
                     continue
                 if row["status"] == MessageStatus.SCHEDULED.value:
-                    row = dict(change_status(conn, row, MessageStatus.QUEUED, now=now, source="scheduler") or row)
+                    queued = change_status(conn, row, MessageStatus.QUEUED, now=now, source="scheduler")
+                    row = dict(queued or row)
                 claimed.append(row)
             if not claimed:
                 return []

@@ -1,0 +1,671 @@
+"""How many sends per second does one ``textgate serve`` accept, against what its server stack can do?
+
+In one run, each against a fresh server subprocess on 127.0.0.1:
+
+* ``baseline``: a bare ASGI endpoint (``bench/bare_asgi.py``) on the same uvicorn/uvloop/httptools
+  stack as ``textgate serve``;
+* ``single``: ``POST /v1/messages`` with one recipient, on a fresh SQLite database;
+* ``batch100``: ``POST /v1/messages`` with 100 recipients;
+* diagnostics (skip with ``--no-diagnostics``): the baseline driven by httpx instead of the raw client,
+  and single sends with textgate's background workers switched off;
+* a profile (skip with ``--no-profile``): the single and 100-recipient runs again under ``py-spy``.
+
+Afterwards every textgate database is checked: stored messages must equal accepted recipients.
+
+Run: ``.venv/bin/python bench/send_rate.py [--duration 10] [--concurrency 32] [--write-docs]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.loadgen import ClientKind, LoadResult, Target, machine_cpu, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+SENDER = "+15551230001"
+#: +15550001000 … +15550009999: delivered normally by the simulator (+15550000002..9 are special).
+DESTINATIONS = [f"+1555000{n:04d}" for n in range(1000, 10000)]
+SINGLE_TARGET = 0.30  # single-send req/s ÷ baseline req/s
+BATCH_TARGET = 5000.0  # recipients/s with 100-recipient sends
+NOTES_START = "<!-- notes:start -->"
+NOTES_END = "<!-- notes:end -->"
+
+ServerKind = Literal["bare", "textgate"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    server: ServerKind
+    recipients: int
+    client: ClientKind = "raw"
+    workers: bool = True
+    diagnostic: bool = False
+
+
+BASELINE = Scenario("baseline", "baseline: bare ASGI", "bare", 1)
+SINGLE = Scenario("single", "textgate: 1 recipient", "textgate", 1)
+BATCH = Scenario("batch100", "textgate: 100 recipients", "textgate", 100)
+BASELINE_HTTPX = Scenario(
+    "baseline-httpx", "diag: bare ASGI, httpx client", "bare", 1, client="httpx", diagnostic=True
+)
+SINGLE_NO_WORKERS = Scenario(
+    "single-noworkers", "diag: 1 recipient, workers off", "textgate", 1, workers=False, diagnostic=True
+)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    load: LoadResult
+    stored: int | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool | None:
+        if self.stored is None:
+            return None
+        return self.stored == self.load.recipients
+
+
+@dataclass
+class Profile:
+    scenario: Scenario
+    load: LoadResult
+    samples: int
+    expected: int
+    rate: int
+    own: list[tuple[str, int]]
+    packages: list[tuple[str, int]]
+    gil_by_thread: list[tuple[str, int]]
+    cpu_by_thread: list[tuple[str, float, int]]  # group, % of one core, threads
+
+
+# -- servers ------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment minus any ``TEXTGATE_*`` the caller had, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTGATE_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    db: Path | None = None
+    secret: str = ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def _wait_ready(server: Server, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}; log: {server.log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{server.port}{path}", timeout=1.0).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout:.0f} s; log: {server.log}")
+
+
+def _textgate(args: Sequence[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [str(BIN / "textgate"), *args], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"textgate {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@contextlib.contextmanager
+def server_for(scenario: Scenario, workdir: Path) -> Iterator[Server]:
+    """A fresh server subprocess for one scenario; stopped (SIGINT, then SIGKILL) on exit."""
+    port = free_port()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{scenario.key}-", dir=workdir))
+    log = run_dir / "server.log"
+    if scenario.server == "bare":
+        cmd = [sys.executable, str(ROOT / "bench" / "bare_asgi.py"), "--port", str(port)]
+        env = clean_env()
+        db: Path | None = None
+        secret = ""
+    else:
+        db = run_dir / "t.db"
+        env = clean_env(TEXTGATE_DATABASE_URL=f"sqlite:///{db}")
+        if not scenario.workers:
+            env["TEXTGATE_RUN_WORKERS"] = "false"
+        create = ["accounts", "create", "bench", "--credits", "1000000000", "--json"]
+        account = json.loads(_textgate(create, env))
+        _textgate(["numbers", "add", "bench", SENDER], env)
+        secret = account["secret"]
+        cmd = [str(BIN / "textgate"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    server = Server(proc=proc, port=port, log=log, db=db, secret=secret)
+    try:
+        _wait_ready(server, "/healthz" if scenario.server == "textgate" else "/")
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def target_for(scenario: Scenario, server: Server) -> Target:
+    per = scenario.recipients
+    bodies: list[bytes] = []
+    for i in range(0, len(DESTINATIONS) - per + 1, per):
+        to: str | list[str] = DESTINATIONS[i] if per == 1 else DESTINATIONS[i : i + per]
+        bodies.append(json.dumps({"from": SENDER, "to": to, "body": "bench message"}).encode())
+    headers = {"Content-Type": "application/json"}
+    if server.secret:
+        headers["Authorization"] = f"Bearer {server.secret}"
+    return Target("127.0.0.1", server.port, "/v1/messages", headers, bodies)
+
+
+def db_counts(db: Path) -> tuple[int, dict[str, int]]:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall()
+    statuses = {str(s): int(n) for s, n in rows}
+    return sum(statuses.values()), statuses
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadOptions:
+    concurrency: int
+    procs: int
+    warmup: float
+    duration: float
+    max_requests: int
+
+
+def run_scenario(scenario: Scenario, opts: LoadOptions, workdir: Path) -> Outcome:
+    print(f"  {scenario.title} …", end="", flush=True)
+    with server_for(scenario, workdir) as server:
+        load = run_load(
+            target_for(scenario, server),
+            server_pid=server.pid,
+            concurrency=opts.concurrency,
+            procs=opts.procs,
+            warmup=opts.warmup,
+            duration=opts.duration,
+            max_requests=opts.max_requests,
+            client=scenario.client,
+        )
+        outcome = Outcome(scenario, load)
+        if server.db is not None:
+            _, outcome.statuses = db_counts(server.db)  # queue state right after the load
+    if server.db is not None:
+        outcome.stored, _ = db_counts(server.db)  # after the server stopped: the final count
+    print(f" {load.rps:,.0f} req/s")
+    return outcome
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def _thread_group(name: str) -> str:
+    if name == "MainThread":
+        return "event loop (MainThread)"
+    if name.startswith("AnyIO worker"):
+        return "request DB threads (AnyIO pool)"
+    if name.startswith(("uvloop_", "asyncio_")):
+        return "asyncio.to_thread pool (dispatch, receipts, webhooks)"
+    return name
+
+
+def _frame_package(frame: str) -> str:
+    path = frame.rpartition(" (")[2].rstrip(")")
+    head = path.split("/", 1)[0]
+    return head.removesuffix(".py") or "?"
+
+
+def profile_scenario(scenario: Scenario, opts: LoadOptions, workdir: Path, py_spy: str) -> Profile:
+    """Run ``scenario`` under ``py-spy record --gil``: samples show who holds the GIL, i.e. where the
+    server's Python CPU goes; per-thread CPU comes from /proc, named after py-spy's thread labels."""
+    rate = 100
+    print(f"  profiling {scenario.title} …", end="", flush=True)
+    with server_for(scenario, workdir) as server:
+        raw = Path(server.log).with_name("py-spy.txt")
+        spy: list[subprocess.Popen[bytes]] = []
+        cpu: list[dict[int, float]] = []
+        cmd = [py_spy, "record", "--pid", str(server.pid), "--duration", str(math.ceil(opts.duration))]
+        cmd += ["--rate", str(rate), "--gil", "--threads", "--nolineno", "--nonblocking"]
+        cmd += ["--format", "raw", "--output", str(raw)]
+
+        def start() -> None:
+            cpu.append(_thread_cpu(server.pid))
+            spy.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            timer = threading.Timer(opts.duration, lambda: cpu.append(_thread_cpu(server.pid)))
+            timer.daemon = True
+            timer.start()
+
+        load = run_load(
+            target_for(scenario, server),
+            server_pid=server.pid,
+            concurrency=opts.concurrency,
+            procs=opts.procs,
+            warmup=opts.warmup,
+            duration=opts.duration,
+            max_requests=opts.max_requests,
+            client=scenario.client,
+            on_window_start=start,
+        )
+        spy[0].wait(timeout=opts.duration + 60)
+    print(f" {load.rps:,.0f} req/s (under py-spy)")
+    own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    gil_threads: Counter[str] = Counter()
+    names: dict[int, str] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        # frames[0] is "thread (<tid>): <name>" with --threads
+        label, _, name = frames[0].partition(": ")
+        tid = int(label.removeprefix("thread (").rstrip(")"))
+        names[tid] = name
+        gil_threads[_thread_group(name)] += n
+        own[frames[-1]] += n
+        packages[_frame_package(frames[-1])] += n
+    names.setdefault(server.pid, "MainThread")
+    by_group: dict[str, tuple[float, int]] = {}
+    if len(cpu) == 2:
+        for tid, after in cpu[1].items():
+            group = _thread_group(names.get(tid, "other threads"))
+            secs, count = by_group.get(group, (0.0, 0))
+            by_group[group] = (secs + after - cpu[0].get(tid, 0.0), count + 1)
+    cpu_rows = sorted(
+        ((g, 100.0 * s / opts.duration, c) for g, (s, c) in by_group.items()), key=lambda r: -r[1]
+    )
+    return Profile(
+        scenario=scenario,
+        load=load,
+        samples=sum(own.values()),
+        expected=int(rate * opts.duration),
+        rate=rate,
+        own=own.most_common(15),
+        packages=packages.most_common(10),
+        gil_by_thread=gil_threads.most_common(),
+        cpu_by_thread=cpu_rows,
+    )
+
+
+# -- report -------------------------------------------------------------------------------------------
+def _fmt(x: float, digits: int = 0) -> str:
+    return "—" if math.isnan(x) else f"{x:,.{digits}f}"
+
+
+def results_table(outcomes: Sequence[Outcome]) -> str:
+    head = (
+        "| scenario | req/s | recipients/s | p50 ms | p99 ms | errors | server CPU % "
+        "(event-loop thread) | load-gen CPU % | machine busy % |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for o in outcomes:
+        r = o.load
+        recipients = "—" if o.scenario.server == "bare" else _fmt(r.recipients_per_s)
+        errors = f"{r.window_errors}" + (f" ({r.errors} total)" if r.errors != r.window_errors else "")
+        lines.append(
+            f"| {o.scenario.title} | {_fmt(r.rps)} | {recipients} | {_fmt(r.percentile_ms(50), 2)} | "
+            f"{_fmt(r.percentile_ms(99), 2)} | {errors} | {_fmt(r.server_cpu)} ({_fmt(r.server_main_cpu)}) | "
+            f"{_fmt(r.client_cpu)} | {_fmt(r.machine_cpu)} |"
+        )
+    return "\n".join(lines)
+
+
+def ratio_lines(by_key: dict[str, Outcome]) -> list[str]:
+    out: list[str] = []
+    base, single, batch = by_key.get("baseline"), by_key.get("single"), by_key.get("batch100")
+    if base and single:
+        ratio = single.load.rps / base.load.rps
+        verdict = "meets" if ratio >= SINGLE_TARGET else "MISSES"
+        out.append(
+            f"- single-send req/s ÷ baseline req/s = {single.load.rps:,.0f} ÷ {base.load.rps:,.0f} = "
+            f"**{ratio:.1%}** (target ≥ {SINGLE_TARGET:.0%}: {verdict})"
+        )
+    if batch:
+        rate = batch.load.recipients_per_s
+        verdict = "meets" if rate >= BATCH_TARGET else "MISSES"
+        out.append(
+            f"- 100-recipient sends: **{rate:,.0f} recipients/s** (target ≥ {BATCH_TARGET:,.0f}/s: {verdict})"
+        )
+    return out
+
+
+def verification_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    out: list[str] = []
+    for o in outcomes:
+        if o.stored is None:
+            continue
+        r = o.load
+        mark = "OK" if o.verified else "MISMATCH"
+        queue = ", ".join(f"{k} {v:,}" for k, v in sorted(o.statuses.items()))
+        out.append(
+            f"- {o.scenario.title}: {r.ok:,} requests accepted ({r.recipients:,} recipients, incl. "
+            f"warm-up and drain), {o.stored:,} messages stored: **{mark}**; errors {r.errors}, "
+            f"unfinished {r.unfinished}. Queue right after the load: {queue}."
+        )
+        for kind, n in r.error_kinds.most_common(3):
+            out.append(f"  - {n} × {kind}")
+    return out
+
+
+def profile_lines(profile: Profile) -> list[str]:
+    p = profile
+    share = p.samples / max(1, p.expected)
+    lines = [
+        f"Profile of **{p.scenario.title}** ({p.load.rps:,.0f} req/s while profiled): `py-spy record --gil "
+        f"--rate {p.rate}` caught a thread holding the GIL in {p.samples:,} of ~{p.expected:,} sampling "
+        f"ticks ({share:.0%}). Samples only count GIL holders, so C code that drops the GIL (SQLite's "
+        "`sqlite3_step`, socket I/O) and time spent waiting for the GIL do not appear here; the per-thread "
+        "CPU table does include them.",
+        "",
+        "CPU by server thread (from `/proc/<pid>/task/*/stat`, % of one core over the window):",
+        "",
+        "| thread group | threads | CPU % |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {g} | {c} | {pct:.0f} |" for g, pct, c in p.cpu_by_thread]
+    lines += ["", "GIL-holding samples by thread group:", "", "| thread group | samples | share |"]
+    lines += ["|---|---:|---:|"]
+    lines += [f"| {g} | {n} | {n / max(1, p.samples):.0%} |" for g, n in p.gil_by_thread]
+    lines += ["", "Top functions by own time (GIL-holding samples):", ""]
+    lines += ["| # | function (file) | samples | share |", "|---:|---|---:|---:|"]
+    lines += [
+        f"| {i} | `{fn}` | {n} | {n / max(1, p.samples):.1%} |" for i, (fn, n) in enumerate(p.own, start=1)
+    ]
+    lines += ["", "Own time by package:", "", "| package | samples | share |", "|---|---:|---:|"]
+    lines += [f"| {pkg} | {n} | {n / max(1, p.samples):.0%} |" for pkg, n in p.packages]
+    return lines
+
+
+def machine_facts() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
+    except ImportError:
+        loop = "asyncio"
+    try:
+        import httptools
+
+        http = f"httptools {httptools.__version__}"
+    except ImportError:
+        http = "h11"
+    import uvicorn
+
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": platform.release(),
+        "server stack": f"uvicorn {uvicorn.__version__}, {loop}, {http}",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def background_load(seconds: float = 1.0) -> float:
+    busy0, total0 = machine_cpu()
+    time.sleep(seconds)
+    busy1, total1 = machine_cpu()
+    return 100.0 * (busy1 - busy0) / max(1.0, total1 - total0)
+
+
+def bottleneck_lines(by_key: dict[str, Outcome], profiles: Sequence[Profile]) -> list[str]:
+    """What the measurements say, in words; hand-written notes are kept separately."""
+    lines: list[str] = []
+    base, single, batch = by_key.get("baseline"), by_key.get("single"), by_key.get("batch100")
+    for o in (base, single, batch):
+        if o is None:
+            continue
+        r = o.load
+        cpu_per_req = r.server_cpu / 100.0 / max(1e-9, r.rps) * 1e3
+        lines.append(
+            f"- {o.scenario.title}: server {r.server_cpu:.0f} % of a core (event-loop thread "
+            f"{r.server_main_cpu:.0f} %), load generator {r.client_cpu:.0f} %, machine {r.machine_cpu:.0f} % "
+            f"busy; **{cpu_per_req:.2f} ms of server CPU per request**"
+            + (f" ({cpu_per_req * 1e3 / o.scenario.recipients:.0f} µs per recipient)." if batch is o else ".")
+        )
+    noworkers = by_key.get("single-noworkers")
+    if single and noworkers:
+        lines.append(
+            f"- With the background workers off, single sends reach {noworkers.load.rps:,.0f} req/s "
+            f"(vs {single.load.rps:,.0f} with them on): the dispatch worker, the simulator's receipts and "
+            "the webhook worker share the process, its GIL and the SQLite write lock with the API."
+        )
+    httpx_base = by_key.get("baseline-httpx")
+    if base and httpx_base:
+        lines.append(
+            f"- Load generator: the raw-socket client drove the baseline to {base.load.rps:,.0f} req/s using "
+            f"{base.load.client_cpu:.0f} % of a core; httpx.AsyncClient managed {httpx_base.load.rps:,.0f} "
+            f"req/s while using {httpx_base.load.client_cpu:.0f} %, so httpx would have measured itself."
+        )
+    for p in profiles:
+        top = ", ".join(f"`{fn.split(' (')[0]}`" for fn, _ in p.own[:5])
+        pk = ", ".join(f"{pkg} {n / max(1, p.samples):.0%}" for pkg, n in p.packages[:5])
+        lines.append(f"- {p.scenario.title} profile: hottest functions {top}; own time by package: {pk}.")
+    return lines
+
+
+def read_notes(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        text = path.read_text()
+        if NOTES_START in text and NOTES_END in text:
+            return text.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0].strip("\n")
+    return "_No notes yet. Text between the notes markers is kept when the file is regenerated._"
+
+
+def write_docs(
+    path: Path,
+    args: argparse.Namespace,
+    facts: dict[str, str],
+    background: float,
+    outcomes: Sequence[Outcome],
+    profiles: Sequence[Profile],
+) -> None:
+    by_key = {o.scenario.key: o for o in outcomes}
+    notes = read_notes(path)
+    command = ".venv/bin/python bench/send_rate.py"
+    command += f" --duration {args.duration:g} --concurrency {args.concurrency}"
+    if args.client_procs != 1:
+        command += f" --client-procs {args.client_procs}"
+    parts = [
+        "# Benchmarks: send rate",
+        "",
+        "Generated by `bench/send_rate.py --write-docs` (the notes section is hand-written and kept).",
+        "",
+        "## What is measured",
+        "",
+        "How many `POST /v1/messages` one `textgate serve` process accepts per second, next to what the same "
+        "server stack does with no application at all. Each scenario gets a fresh server subprocess on "
+        "127.0.0.1 (textgate: a fresh SQLite file in a temporary directory, an account with 10⁹ credits, "
+        f"sender {SENDER}):",
+        "",
+        "- **baseline**: `bench/bare_asgi.py`, a raw ASGI callable that reads the body and answers 202 "
+        "with a ~460-byte JSON body, run by `uvicorn.run(app, host, port, log_level, access_log=False)` "
+        "exactly as `textgate serve` runs textgate (so uvloop and httptools);",
+        "- **textgate, 1 recipient**: `{from, to: one number, body}`; **textgate, 100 recipients**: "
+        "`to` is a list of 100 distinct numbers. Destinations are +15550001000…+15550009999, which the "
+        "simulator delivers normally;",
+        "- **diag** rows are diagnostics, not targets: the baseline driven by httpx (what the load "
+        "generator costs) and single sends with `TEXTGATE_RUN_WORKERS=false` (what the background "
+        "workers cost).",
+        "",
+        f"Load: {args.concurrency} keep-alive HTTP/1.1 connections in a closed loop (each sends its next "
+        f"request when the previous answer has arrived), {args.client_procs} generator process(es), a "
+        f"{args.warmup:g} s warm-up that is not counted, then a {args.duration:g} s window (at most "
+        f"{args.max_requests:,} requests per scenario). Only 2xx answers count as successes; recipients are "
+        "counted from the message views in each 202 answer. Latency is per request, from writing it to "
+        "reading the whole answer, over the window's successes. CPU figures come from `/proc`: a process's "
+        "% is of one core (so up to 200 % here), machine busy is of all cores and also includes the "
+        "kernel's loopback network work and anything else running on the box.",
+        "",
+        "The load generator is `bench/loadgen.py`'s raw client: one `asyncio.Protocol` per connection on "
+        "uvloop, pre-built request bytes, parsing only the status line and `content-length`. httpx was "
+        "measured too (diag row) and is far too expensive per request to drive even textgate's baseline "
+        "on a shared 2-core machine.",
+        "",
+        "The textgate server runs with everything it normally runs: the dispatch worker, the simulator "
+        "carrier (receipts after `TEXTGATE_SIM_REPORT_LATENCY`, 0.2 s by default) and the webhook worker. "
+        "They compete with the API for the same 2 cores (and the load generator takes part of them too).",
+        "",
+        "## How to run",
+        "",
+        "```sh",
+        "# needs: the project venv; py-spy for the profile (.venv/bin/pip install py-spy)",
+        f"{command} --write-docs",
+        "# options: --warmup 2  --max-requests 2000000  --client-procs 1  --no-diagnostics  --no-profile",
+        "```",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in facts.items()],
+        f"- background CPU before the run: {background:.0f} % of the machine",
+        "",
+        "## Results",
+        "",
+        results_table(outcomes),
+        "",
+        "### Ratios vs targets",
+        "",
+        *ratio_lines(by_key),
+        "",
+        "### Nothing dropped",
+        "",
+        "Messages stored (`SELECT count(*) FROM messages` after the server stopped) against recipients in "
+        "2xx answers:",
+        "",
+        *verification_lines(outcomes),
+        "",
+        "## Bottleneck",
+        "",
+        *bottleneck_lines(by_key, profiles),
+        "",
+    ]
+    for p in profiles:
+        parts += [f"### Profile: {p.scenario.title}", "", *profile_lines(p), ""]
+    parts += ["### Notes", "", NOTES_START, notes, NOTES_END, ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts))
+
+
+# -- main ---------------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="textgate send-rate benchmark (see bench/README.md).")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per scenario (10)")
+    p.add_argument("--warmup", type=float, default=2.0, help="uncounted seconds before each window (2)")
+    p.add_argument("--concurrency", type=int, default=32, help="keep-alive connections (32)")
+    p.add_argument("--client-procs", type=int, default=1, help="load generator processes (1)")
+    p.add_argument("--max-requests", type=int, default=2_000_000, help="cap per scenario (2,000,000)")
+    p.add_argument("--no-diagnostics", action="store_true", help="skip the httpx and workers-off rows")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy runs")
+    p.add_argument("--write-docs", action="store_true", help=f"write {DOCS.relative_to(ROOT)}")
+    p.add_argument("--keep", action="store_true", help="keep the temporary databases and server logs")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    opts = LoadOptions(args.concurrency, args.client_procs, args.warmup, args.duration, args.max_requests)
+    facts = machine_facts()
+    background = background_load()
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
+    print(f"background CPU before the run: {background:.0f} % of the machine")
+    if background > 10:
+        print("warning: the machine is not idle; ratios will be noisy", file=sys.stderr)
+    scenarios = [BASELINE, SINGLE, BATCH]
+    if not args.no_diagnostics:
+        scenarios += [BASELINE_HTTPX, SINGLE_NO_WORKERS]
+    py_spy = None if args.no_profile else (shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy"))
+    if not args.no_profile and py_spy is None:
+        print("py-spy not found: skipping the profile (.venv/bin/pip install py-spy)", file=sys.stderr)
+    workdir = Path(tempfile.mkdtemp(prefix="textgate-bench-"))
+    try:
+        each = f"{args.warmup:g} s warm-up + {args.duration:g} s each, {args.concurrency} connections"
+        print(f"scenarios ({each}):")
+        outcomes = [run_scenario(s, opts, workdir) for s in scenarios]
+        profiles = [profile_scenario(s, opts, workdir, py_spy) for s in (SINGLE, BATCH)] if py_spy else []
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    by_key = {o.scenario.key: o for o in outcomes}
+    print()
+    print(results_table(outcomes))
+    print()
+    print("\n".join(ratio_lines(by_key)))
+    print()
+    print("\n".join(verification_lines(outcomes)))
+    print()
+    print("\n".join(bottleneck_lines(by_key, profiles)))
+    for p in profiles:
+        print()
+        print("\n".join(profile_lines(p)))
+    if args.write_docs:
+        write_docs(DOCS, args, facts, background, outcomes, profiles)
+        print(f"\nwrote {DOCS.relative_to(ROOT)}")
+    return 0 if all(o.verified is not False and o.load.window_errors == 0 for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m textgate`` is the ``textgate`` command."""
+
+from textgate.cli import main
+
+main()
