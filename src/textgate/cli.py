@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy import Connection, Engine
 
 from textgate.config import Settings
@@ -50,8 +50,9 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
-out = Console()
-err = Console(stderr=True)
+# Piped output is not squeezed to 80 columns: tables stay readable in logs and with grep.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -165,6 +166,43 @@ def accounts_create(
     out.print(f"secret  [bold]{key.secret}[/]  (shown once; store it now)")
 
 
+@accounts_app.command("set")
+def accounts_set(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    price_sms_part: Annotated[int | None, typer.Option(help="Credits per SMS part.")] = None,
+    price_mms: Annotated[int | None, typer.Option(help="Credits per MMS.")] = None,
+    region: Annotated[str | None, typer.Option(help="Default region for national numbers.")] = None,
+    owned_senders_only: Annotated[
+        bool | None,
+        typer.Option("--owned-senders-only/--any-sender", help="Restrict senders to the account's numbers."),
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="active or suspended.")] = None,
+) -> None:
+    """Change an account's prices, region, sender policy or status.
+
+    Example: textgate accounts set acme --price-sms-part 2 --price-mms 5 --owned-senders-only
+    """
+    from textgate.service.accounts import find_account, update_account
+
+    def _apply(conn: Connection) -> Any:
+        return update_account(
+            conn,
+            find_account(conn, account).id,
+            price_sms_part=price_sms_part,
+            price_mms=price_mms,
+            region=region,
+            owned_senders_only=owned_senders_only,
+            status=status,
+        )
+
+    updated = in_tx(_apply)
+    out.print(
+        f"{updated.id}: region {updated.region}, {updated.prices.sms_part} credit(s) per SMS part, "
+        f"{updated.prices.mms} per MMS, senders {'own numbers only' if updated.owned_senders_only else 'any'}, "
+        f"{updated.status}"
+    )
+
+
 @accounts_app.command("list")
 def accounts_list() -> None:
     """List accounts with their balances. Example: textgate accounts list"""
@@ -237,7 +275,7 @@ def numbers_set_status(
     out.print(f"{number} is {status}")
 
 
-@credits_app.command("add")
+@credits_app.command("add", context_settings={"ignore_unknown_options": True})
 def credits_add(
     account: Annotated[str, typer.Argument(help="Account id or unique name.")],
     amount: Annotated[int, typer.Argument(help="Credits to add (negative to take back).")],
@@ -299,7 +337,16 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
 
 
 def _messages_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("id", "dir", "from", "to", "status", "parts", "created", "body")
+    table = Table(
+        Column("id", no_wrap=True),
+        "dir",
+        Column("from", no_wrap=True),
+        Column("to", no_wrap=True),
+        Column("status", no_wrap=True),
+        "parts",
+        Column("created", no_wrap=True),
+        "body",
+    )
     for m in rows:
         body = m["body"] if len(m["body"]) <= 40 else m["body"][:39] + "…"
         table.add_row(

@@ -109,6 +109,36 @@ def create_account(
     return get_account(conn, account_id), key
 
 
+def update_account(
+    conn: Connection,
+    account_id: str,
+    *,
+    price_sms_part: int | None = None,
+    price_mms: int | None = None,
+    region: str | None = None,
+    owned_senders_only: bool | None = None,
+    status: str | None = None,
+) -> Account:
+    values: dict[str, Any] = {}
+    for name, price in (("price_sms_part", price_sms_part), ("price_mms", price_mms)):
+        if price is not None:
+            if price < 0:
+                raise ValidationError("prices cannot be negative", field=name)
+            values[name] = price
+    if region is not None:
+        values["region"] = _check_region(region)
+    if owned_senders_only is not None:
+        values["owned_senders_only"] = owned_senders_only
+    if status is not None:
+        if status not in ("active", "suspended"):
+            raise ValidationError("status must be active or suspended", field="status")
+        values["status"] = status
+    get_account(conn, account_id)
+    if values:
+        conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+    return get_account(conn, account_id)
+
+
 def get_account(conn: Connection, account_id: str) -> Account:
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
     if row is None:

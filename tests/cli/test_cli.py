@@ -1,0 +1,139 @@
+"""The administrative CLI against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
+
+from textgate.cli import app
+from textgate.service.accounts import authenticate_key, balance, ledger_total
+from textgate.store.schema import accounts, messages, numbers
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TEXTGATE_DATABASE_URL", db_url)
+    return db_url
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_accounts_create_json_prints_exactly_one_object(env: str) -> None:
+    out = invoke("accounts", "create", "acme", "--credits", "250", "--region", "AU", "--json")
+    obj = json.loads(out)
+    assert set(obj) == {"account_id", "key_id", "secret"}
+    assert out.count("\n") == 1
+    engine = create_engine(env)
+    with engine.connect() as conn:
+        assert authenticate_key(conn, obj["key_id"], obj["secret"]).region == "AU"
+        assert balance(conn, obj["account_id"]) == ledger_total(conn, obj["account_id"]) == 250
+    engine.dispose()
+
+
+def test_numbers_credits_keys_and_settings(env: str) -> None:
+    account = json.loads(invoke("accounts", "create", "acme", "--region", "AU", "--json"))["account_id"]
+    assert "+61421000001" in invoke("numbers", "add", "acme", "0421000001")
+    invoke("numbers", "add", account, "+61421000002", "--inactive")
+    assert "balance 40" in invoke("credits", "add", "acme", "40")
+    assert "balance 30" in invoke("credits", "add", "acme", "-10", "--note", "correction")
+    key = json.loads(invoke("keys", "create", "acme", "--name", "api@department01.co", "--json"))
+    assert key["name"] == "api@department01.co" and key["secret"].startswith("tgs_")
+    out = invoke(
+        "accounts", "set", "acme", "--price-sms-part", "2", "--price-mms", "5", "--owned-senders-only"
+    )
+    assert "2 credit(s) per SMS part" in out and "own numbers only" in out
+    invoke("keys", "revoke", key["key_id"])
+    engine = create_engine(env)
+    with engine.connect() as conn:
+        row = conn.execute(select(accounts)).one()
+        assert (row.price_sms_part, row.price_mms, row.owned_senders_only, row.balance) == (2, 5, True, 30)
+        assert dict(conn.execute(select(numbers.c.number, numbers.c.status)).all()) == {
+            "+61421000001": "active",
+            "+61421000002": "inactive",
+        }
+    engine.dispose()
+    assert "acme" in invoke("accounts", "list")
+
+
+def test_simulate_inbound_stores_a_received_message(env: str) -> None:
+    invoke("accounts", "create", "acme", "--json")
+    invoke("numbers", "add", "acme", "+15551230001")
+    out = invoke("simulate", "inbound", "--from", "+61421000001", "--to", "+15551230001", "hello", "--json")
+    view = json.loads(out)
+    assert (view["direction"], view["status"], view["body"]) == ("inbound", "received", "hello")
+    engine = create_engine(env)
+    with engine.connect() as conn:
+        assert conn.execute(select(messages.c.from_addr)).scalar_one() == "+61421000001"
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("numbers", "add", "nobody", "+15551230001"), "account 'nobody' not found"),
+        (("credits", "add", "acme", "-1"), "below zero"),
+        (("numbers", "add", "acme", "banana"), "not a valid phone number"),
+        (
+            ("simulate", "inbound", "--from", "+61421000001", "--to", "+15559999999", "x"),
+            "not a number of any",
+        ),
+        (("accounts", "set", "acme", "--status", "sleeping"), "active or suspended"),
+        (("keys", "revoke", "key_missing"), "not found"),
+    ],
+)
+def test_errors_are_one_line_and_nonzero(env: str, args: tuple[str, ...], needle: str) -> None:
+    invoke("accounts", "create", "acme", "--json")
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 1
+    assert needle in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "Traceback" not in result.output
+
+
+def test_send_without_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEXTGATE_API_KEY", raising=False)
+    result = runner.invoke(app, ["send", "--from", "+15551230001", "--to", "+15550000001", "hi"])
+    assert result.exit_code == 1 and "TEXTGATE_API_KEY" in result.stderr
+
+
+def test_send_to_unreachable_gateway_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTGATE_API_KEY", "tgs_x")
+    monkeypatch.setenv("TEXTGATE_URL", "http://127.0.0.1:9")
+    result = runner.invoke(app, ["send", "--from", "+15551230001", "--to", "+15550000001", "hi"])
+    assert result.exit_code == 1 and "cannot reach the gateway" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve"],
+        ["accounts", "create"],
+        ["accounts", "set"],
+        ["numbers", "add"],
+        ["credits", "add"],
+        ["keys", "create"],
+        ["keys", "revoke"],
+        ["send"],
+        ["messages", "list"],
+        ["messages", "show"],
+        ["simulate", "inbound"],
+        ["db", "upgrade"],
+    ],
+)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+
+
+def test_db_upgrade(env: str) -> None:
+    assert "database at revision 0001" in invoke("db", "upgrade")
