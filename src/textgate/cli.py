@@ -196,10 +196,10 @@ def accounts_set(
         )
 
     updated = in_tx(_apply)
+    senders = "own numbers only" if updated.owned_senders_only else "any"
     out.print(
         f"{updated.id}: region {updated.region}, {updated.prices.sms_part} credit(s) per SMS part, "
-        f"{updated.prices.mms} per MMS, senders {'own numbers only' if updated.owned_senders_only else 'any'}, "
-        f"{updated.status}"
+        f"{updated.prices.mms} per MMS, senders {senders}, {updated.status}"
     )
 
 
