@@ -394,6 +394,12 @@ class LoadResult:
         return self.cpu.machine
 
     @property
+    def other_cpu(self) -> float:
+        """CPU used by neither the server nor the generator (% of one core): the kernel's loopback
+        network work (softirq time is not charged to processes) and any other process on the machine."""
+        return max(0.0, self.cpu.machine * (os.cpu_count() or 1) - self.cpu.server - self.cpu.client)
+
+    @property
     def rps(self) -> float:
         return self.window_ok / self.window_seconds
 
@@ -453,12 +459,12 @@ def run_load(
         time.sleep(max(0.0, warm - time.monotonic()))
         if on_window_start is not None:
             on_window_start()
-        for proc, receiver in workers:
+        for worker, receiver in workers:
             try:
                 results.append(receiver.recv())
             except EOFError:
-                raise RuntimeError(f"load generator {proc.name} died; see its traceback above") from None
-            proc.join()
+                raise RuntimeError(f"load generator {worker.name} died; see its traceback above") from None
+            worker.join()
     window_end = min(deadline, max(r.last_done for r in results))
     kinds: Counter[str] = Counter()
     for r in results:

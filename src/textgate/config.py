@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     retry_max_seconds: float = 600.0
     max_attempts: int = 8
     webhook_timeout: float = 10.0
-    webhook_retry_hours: float = 24.0
     #: Allow webhook and media URLs on private/loopback addresses (tests, private deployments).
     allow_private_urls: bool = False
     #: Run the background workers (dispatch, webhooks) inside ``serve``.

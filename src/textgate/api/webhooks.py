@@ -7,7 +7,6 @@ see one again), never in the list.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -84,9 +83,8 @@ async def replay_webhook_delivery(
     delivery_id: str, request: Request, account: CurrentAccount
 ) -> dict[str, Any]:
     now = now_of(request)
-    window = timedelta(hours=_settings(request).webhook_retry_hours)
 
     def _replay(conn: Connection) -> dict[str, Any]:
-        return endpoints.replay_delivery(conn, account.id, delivery_id, now, retry_window=window)
+        return endpoints.replay_delivery(conn, account.id, delivery_id, now)
 
     return await run_db(request, _replay)

@@ -1,0 +1,1 @@
+"""Benchmarks for textgate; see bench/README.md."""
