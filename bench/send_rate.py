@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -89,10 +90,14 @@ class Outcome:
     load: LoadResult
     background: float = float("nan")  # machine busy % just before the scenario
     profiled: bool = False
+    noisy: bool = False  # other work took more than --max-other % of a core during the window
+    discarded: bool = False  # a noisier attempt, repeated
 
     @property
     def label(self) -> str:
-        return self.scenario.title + (" (under py-spy)" if self.profiled else "")
+        extra = " (under py-spy)" if self.profiled else ""
+        extra += " (noisy attempt, repeated)" if self.discarded else ""
+        return self.scenario.title + extra
 
     stored: int | None = None
     statuses: dict[str, int] = field(default_factory=dict)
@@ -113,6 +118,7 @@ class Profile:
     rate: int
     spy_report: str  # py-spy's own summary line ("Samples: … Errors: …") and lag warnings
     own: list[tuple[str, int]]
+    textgate_inclusive: list[tuple[str, int]]
     packages: list[tuple[str, int]]
     gil_by_thread: list[tuple[str, int]]
     cpu_by_thread: list[tuple[str, float, int]]  # group, % of one core, threads
@@ -232,6 +238,8 @@ class LoadOptions:
     duration: float
     max_requests: int
     idle_wait: float
+    retries: int
+    max_other: float
 
 
 def machine_busy(seconds: float = 1.0) -> float:
@@ -302,20 +310,17 @@ class Spy:
         cmd = [self.py_spy, "record", "--pid", str(pid), "--duration", str(math.ceil(self.duration))]
         cmd += ["--rate", str(self.RATE), "--gil", "--threads", "--nolineno", "--nonblocking"]
         cmd += ["--format", "raw", "--output", str(self.raw)]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         timer = threading.Timer(self.duration, lambda: self._cpu.append(_thread_cpu(pid)))
         timer.daemon = True
         timer.start()
 
     def finish(self, load: LoadResult) -> Profile:
         assert self._proc is not None, "the load never reached its window"
-        _, err = self._proc.communicate(timeout=self.duration + 60)
-        report = [
-            line.removeprefix("py-spy> ").strip()
-            for line in err.decode(errors="replace").splitlines()
-            if "Samples:" in line or "behind" in line
-        ]
+        out, _ = self._proc.communicate(timeout=self.duration + 60)
+        report = re.findall(r"Samples: \d+ Errors: \d+", out.decode(errors="replace"))
         own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
         packages: Counter[str] = Counter()
         gil_threads: Counter[str] = Counter()
         names = {self._pid: "MainThread"}
@@ -328,11 +333,14 @@ class Spy:
             gil_threads[_thread_group(name)] += n
             own[frames[-1]] += n
             packages[_frame_package(frames[-1])] += n
+            for frame in set(frames[1:]):
+                if "(textgate/" in frame:
+                    inclusive[frame] += n
         by_group: dict[str, tuple[float, int]] = {}
         if len(self._cpu) == 2:
             before, after = self._cpu
             for tid, secs in after.items():
-                group = _thread_group(names.get(tid, "other threads"))
+                group = _thread_group(names.get(tid, "threads py-spy never saw holding the GIL"))
                 total, threads = by_group.get(group, (0.0, 0))
                 by_group[group] = (total + secs - before.get(tid, 0.0), threads + 1)
         cpu_rows = [(g, 100.0 * s / self.duration, c) for g, (s, c) in by_group.items()]
@@ -344,19 +352,15 @@ class Spy:
             rate=self.RATE,
             spy_report=report[-1] if report else "",
             own=own.most_common(15),
+            textgate_inclusive=inclusive.most_common(12),
             packages=packages.most_common(10),
             gil_by_thread=gil_threads.most_common(),
             cpu_by_thread=sorted(cpu_rows, key=lambda r: -r[1]),
         )
 
 
-def run_scenario(
-    scenario: Scenario, opts: LoadOptions, workdir: Path, py_spy: str | None = None
-) -> tuple[Outcome, Profile | None]:
-    """One scenario on a fresh server; with ``py_spy``, profiled (and then not counted in the table)."""
+def _run_once(scenario: Scenario, opts: LoadOptions, workdir: Path, spy: Spy | None) -> Outcome:
     background = wait_for_quiet(opts.idle_wait)
-    print(f"  {scenario.title}{' (py-spy)' if py_spy else ''} …", end="", flush=True)
-    spy = Spy(py_spy, scenario, opts.duration, workdir) if py_spy else None
     with server_for(scenario, workdir) as server:
         load = run_load(
             target_for(scenario, server),
@@ -374,8 +378,33 @@ def run_scenario(
             _, outcome.statuses = db_counts(server.db)  # queue state right after the load
     if server.db is not None:
         outcome.stored, _ = db_counts(server.db)  # after the server stopped: the final count
-    print(f" {load.rps:,.0f} req/s (machine {background:.0f} % busy before)")
-    return outcome, spy.finish(load) if spy else None
+    return outcome
+
+
+def run_scenario(
+    scenario: Scenario, opts: LoadOptions, workdir: Path, py_spy: str | None = None
+) -> tuple[list[Outcome], Profile | None]:
+    """One scenario on a fresh server, repeated (up to ``opts.retries`` times) while other work on the
+    machine took more than ``opts.max_other`` % of a core during the window. Returns every attempt, the
+    one to report last. With ``py_spy`` the run is profiled (and not repeated)."""
+    spy = Spy(py_spy, scenario, opts.duration, workdir) if py_spy else None
+    attempts: list[Outcome] = []
+    for attempt in range(1 + (0 if spy else opts.retries)):
+        label = scenario.title + (" (py-spy)" if spy else "") + (f" (retry {attempt})" if attempt else "")
+        print(f"  {label} …", end="", flush=True)
+        outcome = _run_once(scenario, opts, workdir, spy)
+        attempts.append(outcome)
+        r = outcome.load
+        busy = f"other CPU {r.other_cpu:.0f} %, machine {outcome.background:.0f} % busy before"
+        print(f" {r.rps:,.0f} req/s; {busy}")
+        if r.other_cpu <= opts.max_other:
+            break
+    best = min(attempts, key=lambda o: o.load.other_cpu)
+    for o in attempts:
+        o.noisy = o.load.other_cpu > opts.max_other
+        o.discarded = o is not best
+    attempts.sort(key=lambda o: o is best)
+    return attempts, spy.finish(attempts[-1].load) if spy else None
 
 
 def _fmt(x: float, digits: int = 0) -> str:
@@ -445,7 +474,8 @@ def profile_lines(profile: Profile) -> list[str]:
         f"({p.spy_report or 'no py-spy summary'}; {p.samples:,} GIL-holding stacks kept). "
         "Only the thread holding the GIL is sampled, so C code that releases it (SQLite's "
         "`sqlite3_step`, socket I/O) and waiting for the GIL are not in the function tables; the "
-        "per-thread CPU table includes them.",
+        "per-thread CPU table includes them. Own time in `Runner.run` is time inside uvloop's compiled "
+        "event loop (and the httptools parser it calls), which py-spy cannot see into.",
         "",
         "CPU by server thread (from `/proc/<pid>/task/*/stat`, % of one core over the window):",
         "",
@@ -463,6 +493,9 @@ def profile_lines(profile: Profile) -> list[str]:
     ]
     lines += ["", "Own time by package:", "", "| package | samples | share |", "|---|---:|---:|"]
     lines += [f"| {pkg} | {n} | {n / max(1, p.samples):.0%} |" for pkg, n in p.packages]
+    lines += ["", "textgate functions by inclusive time (GIL-holding samples with it on the stack):", ""]
+    lines += ["| function (file) | samples | share |", "|---|---:|---:|"]
+    lines += [f"| `{fn}` | {n} | {n / max(1, p.samples):.0%} |" for fn, n in p.textgate_inclusive]
     return lines
 
 
@@ -551,10 +584,7 @@ def write_docs(
 ) -> None:
     by_key = {o.scenario.key: o for o in outcomes}
     notes = read_notes(path)
-    command = ".venv/bin/python bench/send_rate.py"
-    command += f" --duration {args.duration:g} --concurrency {args.concurrency}"
-    if args.client_procs != 1:
-        command += f" --client-procs {args.client_procs}"
+    command = " ".join([".venv/bin/python bench/send_rate.py", *args.argv])
     parts = [
         "# Benchmarks: send rate",
         "",
@@ -582,9 +612,15 @@ def write_docs(
         f"{args.warmup:g} s warm-up that is not counted, then a {args.duration:g} s window (at most "
         f"{args.max_requests:,} requests per scenario). Only 2xx answers count as successes; recipients are "
         "counted from the message views in each 202 answer. Latency is per request, from writing it to "
-        "reading the whole answer, over the window's successes. CPU figures come from `/proc`: a process's "
-        "% is of one core (so up to 200 % here), machine busy is of all cores and also includes the "
-        "kernel's loopback network work and anything else running on the box.",
+        "reading the whole answer, over the window's successes.",
+        "",
+        "CPU figures come from `/proc` and are % of one core (up to 200 % on this machine): the server "
+        "process (all threads; in brackets its event-loop thread), the load generator, and *other*: "
+        "whatever else the machine did in the window, i.e. the kernel's loopback TCP work (softirq time "
+        "is not charged to a process) and other processes on this shared box. A scenario whose *other* "
+        f"exceeded {args.max_other:g} % is repeated (up to {args.retries} times) and the quietest attempt "
+        "is reported; before each scenario the script waits up to "
+        f"{args.idle_wait:g} s for the machine to be under 10 % busy.",
         "",
         "The load generator is `bench/loadgen.py`'s raw client: one `asyncio.Protocol` per connection on "
         "uvloop, pre-built request bytes, parsing only the status line and `content-length`. httpx was "
@@ -599,8 +635,10 @@ def write_docs(
         "",
         "```sh",
         "# needs: the project venv; py-spy for the profile (.venv/bin/pip install py-spy)",
-        f"{command} --write-docs",
-        "# options: --warmup 2  --max-requests 2000000  --client-procs 1  --no-diagnostics  --no-profile",
+        "# the command that produced the numbers below:",
+        command,
+        "# more: --warmup 2 --max-requests 2000000 --client-procs 1 --idle-wait 60 --retries 2",
+        "#       --max-other 30 --no-diagnostics --no-profile --keep (see --help)",
         "```",
         "",
         "## Machine",
@@ -649,15 +687,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--idle-wait", type=float, default=60.0, help="seconds to wait for a quiet machine before each run"
     )
+    p.add_argument("--retries", type=int, default=2, help="repeats of a scenario disturbed by other work")
+    p.add_argument(
+        "--max-other",
+        type=float,
+        default=30.0,
+        help="%% of a core used by others (kernel networking included) above which a run is repeated",
+    )
     p.add_argument("--write-docs", action="store_true", help=f"write {DOCS.relative_to(ROOT)}")
     p.add_argument("--keep", action="store_true", help="keep the temporary databases and server logs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     opts = LoadOptions(
-        args.concurrency, args.client_procs, args.warmup, args.duration, args.max_requests, args.idle_wait
+        concurrency=args.concurrency,
+        procs=args.client_procs,
+        warmup=args.warmup,
+        duration=args.duration,
+        max_requests=args.max_requests,
+        idle_wait=args.idle_wait,
+        retries=args.retries,
+        max_other=args.max_other,
     )
     facts = machine_facts()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
@@ -671,18 +725,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         each = f"{args.warmup:g} s warm-up + {args.duration:g} s each, {args.concurrency} connections"
         print(f"scenarios ({each}):")
-        outcomes = [run_scenario(s, opts, workdir)[0] for s in scenarios]
-        profiled = [run_scenario(s, opts, workdir, py_spy) for s in (SINGLE, BATCH)] if py_spy else []
+        runs = [run_scenario(s, opts, workdir) for s in scenarios]
+        runs += [run_scenario(s, opts, workdir, py_spy) for s in (SINGLE, BATCH)] if py_spy else []
     finally:
         if args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    profiles = [p for _, p in profiled if p is not None]
-    checked = outcomes + [o for o, _ in profiled]
-    busy = [o.background for o in outcomes]
-    if max(busy) > 10:
-        print(f"warning: other work kept the machine up to {max(busy):.0f} % busy: numbers are noisy")
+    profiles = [p for _, p in runs if p is not None]
+    checked = [o for attempts, _ in runs for o in attempts]
+    outcomes = [attempts[-1] for attempts, p in runs if p is None]
+    noisy = [o.scenario.key for o in outcomes if o.noisy]
+    if noisy:
+        print(f"warning: other work on the machine disturbed {', '.join(noisy)}: those numbers are noisy")
     by_key = {o.scenario.key: o for o in outcomes}
     print()
     print(results_table(outcomes))

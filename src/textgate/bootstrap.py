@@ -109,6 +109,10 @@ class Gateway:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
     @classmethod
     def from_settings(
         cls, settings: Settings, engine: Engine | None = None, clock: Clock = utcnow

@@ -196,3 +196,29 @@ def test_operations_endpoints(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/messages" in spec["paths"] and "/v1/webhooks" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_list_filters_need_time_zones_and_accept_any_number_form(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    mid = _send(client, auth, to="+15550000008").json()["messages"][0]["id"]
+    r = client.get("/v1/messages", params={"created_after": "2026-03-15T14:00:00"}, headers=auth)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "created_after"
+    for form in ("15550000008", "(555) 000-0008", "+15550000008"):
+        data = client.get("/v1/messages", params={"to": form}, headers=auth).json()["data"]
+        assert [m["id"] for m in data] == [mid]
+    assert client.get("/v1/messages", params={"to": "nonsense!"}, headers=auth).status_code == 400
+
+
+def test_unexpected_errors_answer_in_the_error_format(client: TestClient, auth: dict[str, str]) -> None:
+    app = client.app
+
+    @app.get("/boom")  # type: ignore[attr-defined, untyped-decorator]
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    quiet = TestClient(app, raise_server_exceptions=False)
+    r = quiet.get("/boom")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "platform_error"
+    assert "kaput" not in r.text

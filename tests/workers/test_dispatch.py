@@ -295,3 +295,23 @@ def _outbound(row: dict[str, Any]) -> Any:
         type=row["type"],
         attempt=row["attempts"],
     )
+
+
+def test_success_after_retries_clears_the_error(engine: Engine) -> None:
+    rig = Rig(engine)
+    (mid,) = rig.send("+15550000005")
+    for _ in range(4):
+        rig.step(10)
+    row = rig.row(mid)
+    assert row.status == "delivered"
+    assert (row.error_code, row.error_message) == (None, None)
+
+
+def test_retry_never_waits_past_expiry(engine: Engine) -> None:
+    rig = Rig(engine)
+    rig.worker.retry = RetryPolicy(base_seconds=100.0, max_seconds=1000.0, max_attempts=4)
+    (mid,) = rig.send("+15550000006", validity_seconds=30)
+    rig.step()
+    assert rig.row(mid).due_at == rig.row(mid).expires_at
+    rig.step(30)
+    assert rig.status(mid) == "expired"

@@ -59,11 +59,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            ctx = first.get("ctx")
+            detail = ctx.get("error", "") if isinstance(ctx, dict) else ""
+            message = f"the request body is not valid JSON{': ' + str(detail) if detail else ''}"
+            return JSONResponse(error_body(ErrorKind.VALIDATION, message, None), status_code=422)
         field = _field_of(tuple(first.get("loc", ())))
         message = str(first.get("msg", "invalid request"))
         if field:
             message = f"{field}: {message}"
         return JSONResponse(error_body(ErrorKind.VALIDATION, message, field), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Logged by the server; the caller gets the API's error shape, never an HTML page.
+        return JSONResponse(
+            error_body(ErrorKind.PLATFORM_ERROR, "internal error; the request was not completed", None),
+            status_code=500,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -13,7 +13,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from textgate.api.deps import CurrentAccount, now_of, run_db
+from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
+from textgate.domain.phone import parse_sender
 from textgate.service.accounts import balance
 from textgate.service.messages import get_message, list_messages, message_events_view
 from textgate.service.send import (
@@ -110,14 +112,21 @@ async def get_messages(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> MessageList:
+    for name, value in (("created_after", created_after), ("created_before", created_before)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(f"{name} must carry a time zone (RFC 3339, e.g. ...Z)", field=name)
+    # Filters accept numbers in any form a send does; a sender ID is matched as written.
+    from_addr = parse_sender(from_, region=account.region, field="from").value if from_ else None
+    to_addr = parse_sender(to, region=account.region, field="to").value if to else None
+
     def _list(conn: Connection) -> tuple[list[dict[str, Any]], str | None]:
         return list_messages(
             conn,
             account.id,
             direction=direction.value if direction else None,
             status=status.value if status else None,
-            from_addr=from_,
-            to_addr=to,
+            from_addr=from_addr,
+            to_addr=to_addr,
             created_after=created_after,
             created_before=created_before,
             limit=limit,

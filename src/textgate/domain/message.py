@@ -7,10 +7,11 @@ Outbound life::
         │           │  └────────┘  │   (retry with backoff)
         └───────────┴──────────────┴──► failed / rejected / expired
 
-``rejected`` means a carrier refused the submission for good; ``failed`` means textgate could not send it
-(opted out, blocked, ...) or the carrier reported failure; ``expired`` means the validity period ended
-first. Inbound messages are born ``received``. Final statuses never change again: a late or repeated
-delivery report is ignored, never applied backwards.
+``rejected`` means a carrier refused the submission for good (unknown number, opted out, barred);
+``failed`` means textgate gave up (retryable refusals until attempts ran out) or the carrier reported a
+failure; ``expired`` means the validity period ended first. Inbound messages are born ``received``.
+Final statuses never change again: a late or repeated delivery report is ignored, never applied
+backwards.
 """
 
 from __future__ import annotations

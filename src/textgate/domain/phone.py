@@ -7,20 +7,18 @@ form only: E.164 with a leading ``+``. Parsing and metadata come from ``phonenum
 libphonenumber); this module decides which readings of an ambiguous input to try, in which order, and
 what counts as good enough.
 
-Acceptance rule — deliberately *possible*, not only *valid*. A number is accepted when
-``phonenumbers.is_valid_number`` says so, **or** when its country calling code is known and its length
-is possible for that country (``is_possible_number_with_reason`` is ``IS_POSSIBLE``; a local-only number
-missing its area code is not enough). Strict validation alone would reject the fictitious ``+1 555``
-numbers that the simulator, docs and tests use (``+15551230001``), and it would start rejecting real
-numbers whenever a country opens a new range before the metadata catches up. The carrier remains the
-final judge of deliverability; this check only stops garbage.
+Acceptance rule: a number is accepted when ``phonenumbers.is_valid_number`` says so, or when it lies
+in the North American fictional ``555`` ranges (``+1 555 …`` and ``+1 NPA 555 …``), which the simulator,
+docs and tests use (``+15551230001``) and which libphonenumber deliberately marks invalid. Accepting any
+merely *possible* number instead would let typos through: ``0421000001`` on a US account would become
+``+1 0421000001`` rather than the clear error that it is an Australian number dialled nationally.
 
 Resolution order for input without a ``+``: with a default region, the national reading comes first
 (``phonenumbers.parse(digits, region)``, which also understands the region's own international prefix,
 e.g. ``011`` in the US, ``0011`` in Australia, and a redundant leading country code such as
 ``1 555…`` in the US); then the digits read as international (``+`` prepended); then, for ``00…``,
-the ITU international prefix people dial everywhere. The first *valid* reading wins; failing that, the
-first *possible* one. National-first matters where national numbers have no trunk prefix:
+the ITU international prefix people dial everywhere. The first acceptable reading wins. National-first
+matters where national numbers have no trunk prefix:
 ``201-555-0123`` typed by a US account is New Jersey, although ``+2015550123`` is also a valid
 (Egyptian) number; and ``5551230001`` is ``+1 555…``, not a possible Brazilian ``+55`` number.
 International digits such as ``61421000001`` are almost never also a valid national number of the
@@ -74,15 +72,13 @@ def _invalid(raw: str, field: str, reason: str) -> ValidationError:
     return ValidationError(f"{field}: {raw!r} is not a valid phone number: {reason}", field=field)
 
 
+def _is_fictional_nanp(number: PhoneNumber) -> bool:
+    national = str(number.national_number or "")
+    return number.country_code == 1 and len(national) == 10 and "555" in (national[:3], national[3:6])
+
+
 def _is_acceptable(number: PhoneNumber) -> bool:
-    if phonenumbers.is_valid_number(number):
-        return True
-    code = number.country_code
-    known_code = (
-        code is not None and phonenumbers.region_code_for_country_code(code) != phonenumbers.UNKNOWN_REGION
-    )
-    possible = phonenumbers.is_possible_number_with_reason(number) == ValidationResult.IS_POSSIBLE
-    return known_code and possible
+    return bool(phonenumbers.is_valid_number(number)) or _is_fictional_nanp(number)
 
 
 def _possibility_reason(number: PhoneNumber) -> str:

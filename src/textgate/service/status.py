@@ -64,6 +64,10 @@ def change_status(
     if error_kind is not None:
         values["error_code"] = error_kind.value
         values["error_message"] = error_message
+    elif new in (MessageStatus.SENT, MessageStatus.DELIVERED):
+        # A retry that succeeded leaves no stale "throttled" behind.
+        values["error_code"] = None
+        values["error_message"] = None
     if new.is_final:
         values["due_at"] = None
         values["lease_owner"] = None

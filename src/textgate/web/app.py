@@ -19,6 +19,7 @@ from textgate.api.errors import install_error_handlers
 from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
+from textgate.providers.base import Health
 from textgate.store.db import make_engine
 from textgate.web.limits import BodySizeLimit
 
@@ -77,8 +78,11 @@ def create_app(
         except Exception as exc:  # report, don't raise: this is the health endpoint
             body.update(status="degraded", database=f"error: {type(exc).__name__}")
         gateway = request.app.state.gateway
-        if gateway is not None and gateway.connector is not None:
-            body["connectors"] = {gateway.connector.name: gateway.connector.health().value}
+        if gateway is not None and gateway.connector is not None and gateway.running:
+            health = gateway.connector.health()
+            body["connectors"] = {gateway.connector.name: health.value}
+            if health is Health.DOWN:
+                body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")

@@ -24,7 +24,7 @@ import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -198,10 +198,7 @@ class DispatchWorker:
                         source=f"submit:{connector}",
                         error_kind=outcome.kind,
                         error_message=outcome.message,
-                        extra={
-                            "due_at": now + timedelta(seconds=self.retry.delay(cur["attempts"])),
-                            "lease_owner": None,
-                        },
+                        extra={"due_at": self._retry_at(cur, now), "lease_owner": None},
                         cache=cache,
                     )
                 else:
@@ -217,6 +214,12 @@ class DispatchWorker:
                         error_message=outcome.message,
                         cache=cache,
                     )
+
+    def _retry_at(self, row: Mapping[str, Any], now: datetime) -> datetime:
+        """The next attempt, but never later than the end of the validity period (so it expires on time)."""
+        at = now + timedelta(seconds=self.retry.delay(row["attempts"]))
+        expires = row["expires_at"]
+        return min(at, expires) if expires is not None else at
 
     # -- loop -------------------------------------------------------------------------------------
     async def run_once(self) -> int:
