@@ -21,7 +21,7 @@ from textgate.providers.base import Connector, InboundMessage, Receipt
 from textgate.providers.simulator.connector import SimulatorConnector
 from textgate.service.inbound import receive_inbound
 from textgate.service.receipts import record_receipt
-from textgate.store.db import make_engine
+from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
 from textgate.workers.webhooks import WebhookWorker
@@ -57,7 +57,7 @@ class GatewaySink:
             with self.engine.begin() as conn:
                 return record_receipt(conn, connector, receipt, now=self.clock())
 
-        return await asyncio.to_thread(_apply)
+        return await run_sync(self.engine, _apply)
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         def _apply() -> str | None:
@@ -76,7 +76,7 @@ class GatewaySink:
                 return str(view["id"])
 
         try:
-            return await asyncio.to_thread(_apply)
+            return await run_sync(self.engine, _apply)
         except NotFound:
             log.warning("inbound message to %s dropped: no account owns that number", message.to_addr)
             return None

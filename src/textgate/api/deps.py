@@ -9,15 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from textgate.domain.errors import AuthenticationError
 from textgate.service.accounts import Account, authenticate_key, authenticate_secret
+from textgate.store.db import run_sync
 
 T = TypeVar("T")
 
@@ -40,7 +42,7 @@ async def run_db(request: Request, fn: Callable[[Connection], T]) -> T:
         with engine.begin() as conn:
             return fn(conn)
 
-    return await run_in_threadpool(_run)
+    return await run_sync(engine, _run)
 
 
 def parse_authorization(header: str | None) -> tuple[str | None, str]:
@@ -63,18 +65,40 @@ def parse_authorization(header: str | None) -> tuple[str | None, str]:
     raise AuthenticationError("unsupported Authorization scheme (use Bearer or Basic)")
 
 
-async def current_account(request: Request) -> Account:
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the caller presented; checked against the database by :meth:`authenticate`."""
+
+    key_id: str | None
+    secret: str
+
+    def authenticate(self, conn: Connection) -> Account:
+        if self.key_id is None:
+            return authenticate_secret(conn, self.secret)
+        return authenticate_key(conn, self.key_id, self.secret)
+
+
+# Declared for the OpenAPI document (the "Authorize" button in /docs); parsing is ours.
+_bearer = HTTPBearer(auto_error=False, description="The API secret (tgs_...).")
+_basic = HTTPBasic(auto_error=False, description="key_id as user name, the secret as password.")
+
+
+async def credentials(
+    request: Request,
+    _b: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    _c: Annotated[HTTPBasicCredentials | None, Depends(_basic)] = None,
+) -> Credentials:
     key_id, secret = parse_authorization(request.headers.get("authorization"))
+    return Credentials(key_id, secret)
 
-    def _auth(conn: Connection) -> Account:
-        if key_id is None:
-            return authenticate_secret(conn, secret)
-        return authenticate_key(conn, key_id, secret)
 
-    return await run_db(request, _auth)
+async def current_account(request: Request, creds: Annotated[Credentials, Depends(credentials)]) -> Account:
+    return await run_db(request, creds.authenticate)
 
 
 CurrentAccount = Annotated[Account, Depends(current_account)]
+#: For hot routes that authenticate inside their own transaction (one thread hop, one transaction).
+CurrentCredentials = Annotated[Credentials, Depends(credentials)]
 
 
 def client_ip(request: Request) -> Any:

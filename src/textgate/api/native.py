@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from textgate.api.deps import CurrentAccount, now_of, run_db
+from textgate.api.deps import CurrentAccount, CurrentCredentials, now_of, run_db
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
@@ -60,7 +60,7 @@ class MessageList(BaseModel):
 async def create_messages(
     payload: SendBody,
     request: Request,
-    account: CurrentAccount,
+    creds: CurrentCredentials,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
     req = SendRequest(
@@ -83,7 +83,7 @@ async def create_messages(
     now = now_of(request)
 
     def _send(conn: Connection) -> SendResult:
-        return send_messages(conn, account, req, now=now, idempotency=idem)
+        return send_messages(conn, creds.authenticate(conn), req, now=now, idempotency=idem)
 
     try:
         result = await run_db(request, _send)

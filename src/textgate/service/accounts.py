@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from textgate.domain.errors import AuthenticationError, Conflict, NotFound, ValidationError
 from textgate.domain.phone import normalize_number
@@ -194,40 +194,37 @@ def revoke_key(conn: Connection, key_id: str, *, now: datetime) -> None:
         raise NotFound(f"active API key {key_id!r} not found", field="key_id")
 
 
-def _active_account(conn: Connection, account_id: str) -> Account:
-    account = get_account(conn, account_id)
-    if account.status != "active":
+# Built once: authentication runs on every request, and constructing a statement costs more than running it.
+_KEY_WITH_ACCOUNT = (
+    select(api_keys.c.secret_hash.label("key_secret_hash"), accounts)
+    .join(accounts, accounts.c.id == api_keys.c.account_id)
+    .where(api_keys.c.revoked_at.is_(None))
+)
+_BY_DIGEST = _KEY_WITH_ACCOUNT.where(api_keys.c.secret_hash == bindparam("digest"))
+_BY_KEY_ID = _KEY_WITH_ACCOUNT.where(api_keys.c.id == bindparam("ref"))
+_BY_KEY_NAME = _KEY_WITH_ACCOUNT.where(api_keys.c.name == bindparam("ref"))
+
+
+def _checked(row: Any, digest: str) -> Account:
+    # Compare against a dummy digest when the key is unknown so both paths take the same time.
+    expected = row.key_secret_hash if row is not None else hash_secret("\0unknown")
+    if not hmac.compare_digest(expected, digest) or row is None:
+        raise AuthenticationError("invalid API key")
+    if row.status != "active":
         raise AuthenticationError("this account is suspended")
-    return account
+    return Account.from_row(row)
 
 
 def authenticate_secret(conn: Connection, secret: str) -> Account:
     """Bearer authentication: the secret alone."""
     digest = hash_secret(secret)
-    row = conn.execute(
-        select(api_keys.c.account_id, api_keys.c.secret_hash).where(
-            api_keys.c.secret_hash == digest, api_keys.c.revoked_at.is_(None)
-        )
-    ).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, digest):
-        raise AuthenticationError("invalid API key")
-    return _active_account(conn, row.account_id)
+    return _checked(conn.execute(_BY_DIGEST, {"digest": digest}).first(), digest)
 
 
 def authenticate_key(conn: Connection, key_ref: str, secret: str, *, by_name: bool = False) -> Account:
     """Key-id (or key-name) plus secret authentication, as HTTP Basic and most dialects present it."""
-    column = api_keys.c.name if by_name else api_keys.c.id
-    row = conn.execute(
-        select(api_keys.c.account_id, api_keys.c.secret_hash).where(
-            column == key_ref, api_keys.c.revoked_at.is_(None)
-        )
-    ).first()
-    digest = hash_secret(secret)
-    # Compare against a dummy digest when the key is unknown so both paths take the same time.
-    expected = row.secret_hash if row is not None else hash_secret("\0unknown")
-    if not hmac.compare_digest(expected, digest) or row is None:
-        raise AuthenticationError("invalid API key")
-    return _active_account(conn, row.account_id)
+    row = conn.execute(_BY_KEY_NAME if by_name else _BY_KEY_ID, {"ref": key_ref}).first()
+    return _checked(row, hash_secret(secret))
 
 
 def add_number(

@@ -7,13 +7,21 @@ a busy timeout makes them wait. PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -61,3 +69,28 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+# -- running database work from async code ----------------------------------------------------------
+# SQLite has one writer at a time. Many threads queueing on its lock spend their time in its sleeping
+# busy handler and in GIL hand-offs, so a serving process runs all of its database work on ONE thread per
+# SQLite engine: no lock contention at all, in order. PostgreSQL takes a pool of threads.
+_EXECUTORS: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+_EXECUTORS_LOCK = threading.Lock()
+POSTGRES_DB_THREADS = 16
+
+
+def db_executor(engine: Engine) -> ThreadPoolExecutor:
+    with _EXECUTORS_LOCK:
+        executor = _EXECUTORS.get(engine)
+        if executor is None:
+            threads = 1 if is_sqlite(engine) else POSTGRES_DB_THREADS
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="textgate-db")
+            _EXECUTORS[engine] = executor
+        return executor
+
+
+async def run_sync(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking database work ``fn(*args)`` on the engine's database thread(s)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(db_executor(engine), functools.partial(fn, *args))

@@ -131,7 +131,7 @@ messages = Table(
     Column("from_addr", String(32), nullable=False),
     Column("to_addr", String(32), nullable=False),
     Column("body", Text, nullable=False),
-    Column("media", JSON, nullable=True),
+    Column("media", JSON(none_as_null=True), nullable=True),
     Column("encoding", String(5), nullable=False),
     Column("segments", Integer, nullable=False),
     Column("credits", Integer, nullable=False),
@@ -151,7 +151,7 @@ messages = Table(
     Column("updated_at", TS, nullable=False),
     Column("sent_at", TS, nullable=True),
     Column("delivered_at", TS, nullable=True),
-    Column("meta", JSON, nullable=True),
+    Column("meta", JSON(none_as_null=True), nullable=True),
     Index("ix_messages_due", "due_at"),
     Index("ix_messages_account_created", "account_id", "created_at", "id"),
     Index("ix_messages_carrier", "connector", "carrier_id"),
@@ -166,7 +166,7 @@ message_events = Table(
     Column("at", TS, nullable=False),
     Column("source", String(40), nullable=False),
     Column("error_code", String(40), nullable=True),
-    Column("detail", JSON, nullable=True),
+    Column("detail", JSON(none_as_null=True), nullable=True),
     Index("ix_message_events_message", "message_id", "id"),
 )
 

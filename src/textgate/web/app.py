@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
@@ -20,7 +19,7 @@ from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.providers.base import Health
-from textgate.store.db import make_engine
+from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
 
 DESCRIPTION = """
@@ -42,7 +41,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(prepare_database, engine)
+        await run_sync(engine, prepare_database, engine)
         gateway = Gateway(settings=settings, engine=engine, clock=clock)
         await gateway.start(workers=run_workers)
         app.state.gateway = gateway
@@ -73,7 +72,7 @@ def create_app(
 
         body: dict[str, Any] = {"status": "ok", "version": textgate.__version__}
         try:
-            await run_in_threadpool(_ping)
+            await run_sync(engine, _ping)
             body["database"] = "ok"
         except Exception as exc:  # report, don't raise: this is the health endpoint
             body.update(status="degraded", database=f"error: {type(exc).__name__}")

@@ -35,6 +35,7 @@ from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, OutboundMessage, SubmitOutcome
 from textgate.service.status import change_status
+from textgate.store.db import run_sync
 from textgate.store.schema import message_events, messages
 from textgate.webhooks.outbox import EndpointCache
 
@@ -223,7 +224,7 @@ class DispatchWorker:
 
     # -- loop -------------------------------------------------------------------------------------
     async def run_once(self) -> int:
-        claimed = await asyncio.to_thread(self.claim)
+        claimed = await run_sync(self.engine, self.claim)
         if not claimed:
             return 0
         batch = [
@@ -247,7 +248,7 @@ class DispatchWorker:
             log.exception("connector %s failed on a batch", self.connector.name)
             err = CarrierError(f"connector failure: {exc}", kind=ErrorKind.PLATFORM_ERROR, retryable=True)
             outcomes = [err] * len(batch)
-        await asyncio.to_thread(self.record, claimed, outcomes)
+        await run_sync(self.engine, self.record, claimed, outcomes)
         return len(claimed)
 
     async def run(self, stop: asyncio.Event) -> None:

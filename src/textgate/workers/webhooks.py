@@ -36,6 +36,7 @@ from textgate.domain.clock import utcnow
 from textgate.domain.errors import ValidationError
 from textgate.ids import new_id
 from textgate.net import check_url_at_send
+from textgate.store.db import run_sync
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 from textgate.webhooks.signing import sign_headers
 
@@ -254,11 +255,11 @@ class WebhookWorker:
         outcome = await self._post(claim, started)
         duration_ms = int((time.monotonic() - t0) * 1000)
         ATTEMPTS.labels(outcome=outcome.label).inc()
-        await asyncio.to_thread(self._finish, claim, outcome, started, duration_ms)
+        await run_sync(self.engine, self._finish, claim, outcome, started, duration_ms)
 
     async def run_once(self) -> int:
         """Claim one batch of due deliveries and send it; returns how many were attempted."""
-        claims = await asyncio.to_thread(self._claim, self.clock())
+        claims = await run_sync(self.engine, self._claim, self.clock())
         if not claims:
             return 0
         # The claim query already yields one delivery per key; grouping keeps that true regardless.

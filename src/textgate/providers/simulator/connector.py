@@ -37,6 +37,7 @@ from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Health, InboundMessage, OutboundMessage, Receipt, ReportSink
+from textgate.store.db import run_sync
 from textgate.store.schema import simulator_events
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class SimulatorConnector(Connector):
             if event is not None:
                 events.append(event)
         if events:
-            await asyncio.to_thread(self._store_events, events)
+            await run_sync(self.engine, self._store_events, events)
         return outcomes
 
     def _store_events(self, events: list[dict[str, Any]]) -> None:
@@ -249,7 +250,7 @@ class SimulatorConnector(Connector):
     async def report_due(self) -> int:
         """Report every event that is due. Returns how many were handled."""
         assert self._sink is not None, "start() the connector first"
-        rows = await asyncio.to_thread(self._due)
+        rows = await run_sync(self.engine, self._due)
         done: list[int] = []
         later: list[int] = []
         replies: list[dict[str, Any]] = []
@@ -277,7 +278,7 @@ class SimulatorConnector(Connector):
             else:
                 # The submission has not been recorded yet (the receipt overtook it): try again shortly.
                 later.append(row.id)
-        await asyncio.to_thread(self._finish, done, later, replies)
+        await run_sync(self.engine, self._finish, done, later, replies)
         return len(done)
 
     def _finish(self, done: list[int], later: list[int], replies: list[dict[str, Any]]) -> None:
