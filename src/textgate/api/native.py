@@ -26,6 +26,7 @@ from textgate.service.send import (
     request_fingerprint,
     send_messages,
 )
+from textgate.store.batch import TransactionBatcher
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -85,11 +86,12 @@ async def create_messages(
     def _send(conn: Connection) -> SendResult:
         return send_messages(conn, creds.authenticate(conn), req, now=now, idempotency=idem)
 
+    batcher: TransactionBatcher = request.app.state.batcher
     try:
-        result = await run_db(request, _send)
+        result = await batcher.submit(_send)
     except IntegrityError:
         # Two requests raced with the same idempotency key; the loser replays the winner's answer.
-        result = await run_db(request, _send)
+        result = await batcher.submit(_send)
     if not result.replayed:
         ACCEPTED.labels("api").inc(len(result.body["messages"]))
         gateway = getattr(request.app.state, "gateway", None)

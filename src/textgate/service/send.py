@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from textgate.domain.encoding import analyze
 from textgate.domain.errors import Conflict, ErrorKind, InsufficientCredits, TooLarge, ValidationError
@@ -79,6 +79,24 @@ class SendResult:
     replayed: bool = False
 
 
+# Statements on the hot path are built once: building one costs more than SQLite takes to run it.
+_NUMBER_OWNER = select(numbers.c.account_id, numbers.c.status).where(numbers.c.number == bindparam("number"))
+_DEBIT = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("b_account"), accounts.c.balance >= bindparam("b_total"))
+    .values(balance=accounts.c.balance - bindparam("b_total"))
+    .returning(accounts.c.balance)
+)
+_IDEMPOTENCY = select(idempotency_keys).where(
+    idempotency_keys.c.account_id == bindparam("b_account"),
+    idempotency_keys.c.scope == bindparam("b_scope"),
+    idempotency_keys.c.key == bindparam("b_key"),
+)
+_INSERT_MESSAGES = insert(messages)
+_INSERT_EVENTS = insert(message_events)
+_INSERT_LEDGER = insert(ledger_entries)
+
+
 def request_fingerprint(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
@@ -86,11 +104,7 @@ def request_fingerprint(raw: bytes) -> str:
 def lookup_idempotent(conn: Connection, account_id: str, idem: Idempotency) -> SendResult | None:
     """The recorded answer for this key, or None. The same key with another request is a Conflict."""
     row = conn.execute(
-        select(idempotency_keys).where(
-            idempotency_keys.c.account_id == account_id,
-            idempotency_keys.c.scope == idem.scope,
-            idempotency_keys.c.key == idem.key,
-        )
+        _IDEMPOTENCY, {"b_account": account_id, "b_scope": idem.scope, "b_key": idem.key}
     ).first()
     if row is None:
         return None
@@ -127,9 +141,7 @@ def _validate_sender(conn: Connection, account: Account, raw: str) -> str:
                 "this account may only send from its own numbers", field="from", kind=ErrorKind.INVALID_SENDER
             )
         return sender.value
-    row = conn.execute(
-        select(numbers.c.account_id, numbers.c.status).where(numbers.c.number == sender.value)
-    ).first()
+    row = conn.execute(_NUMBER_OWNER, {"number": sender.value}).first()
     if row is not None and row.account_id != account.id:
         raise ValidationError(
             f"{sender.value} is assigned to another account", field="from", kind=ErrorKind.INVALID_SENDER
@@ -237,12 +249,7 @@ def _timing(req: SendRequest, now: datetime) -> tuple[datetime | None, datetime]
 def debit(conn: Connection, account_id: str, total: int) -> int:
     """Take ``total`` credits atomically; the guarded UPDATE is what keeps balances non-negative under
     concurrent sends (the row lock serialises writers). Returns the new balance."""
-    new_balance = conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance >= total)
-        .values(balance=accounts.c.balance - total)
-        .returning(accounts.c.balance)
-    ).scalar_one_or_none()
+    new_balance = conn.execute(_DEBIT, {"b_account": account_id, "b_total": total}).scalar_one_or_none()
     if new_balance is None:
         have = conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id)).scalar_one()
         raise InsufficientCredits(
@@ -313,9 +320,9 @@ def send_messages(
                 "meta": req.meta,
             }
         )
-    conn.execute(insert(messages), rows)
+    conn.execute(_INSERT_MESSAGES, rows)
     conn.execute(
-        insert(message_events),
+        _INSERT_EVENTS,
         [
             {"message_id": r["id"], "status": status.value, "at": now, "source": req.source, "detail": None}
             for r in rows
@@ -337,7 +344,7 @@ def send_messages(
                     "created_at": now,
                 }
             )
-        conn.execute(insert(ledger_entries), entries)
+        conn.execute(_INSERT_LEDGER, entries)
     result = SendResult(status_code=202, body={"messages": [message_view(r) for r in rows]})
     if idempotency is not None:
         store_idempotent(conn, account.id, idempotency, result, now)

@@ -19,6 +19,7 @@ from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.providers.base import Health
+from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
 
@@ -60,6 +61,7 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.gateway = None
+    app.state.batcher = TransactionBatcher(engine)
     install_error_handlers(app)
     app.include_router(native.router)
     app.include_router(webhooks.router)
