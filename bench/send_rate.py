@@ -271,13 +271,15 @@ def _thread_cpu(pid: int) -> dict[int, float]:
 
 
 def _thread_group(name: str) -> str:
+    """Threads by role: the event loop, thread pools (numbered members folded into one group)."""
     if name == "MainThread":
         return "event loop (MainThread)"
     if name.startswith("AnyIO worker"):
-        return "request DB threads (AnyIO pool)"
+        return "AnyIO worker threads (run_in_threadpool)"
     if name.startswith(("uvloop_", "asyncio_")):
-        return "asyncio.to_thread pool (dispatch, receipts, webhooks)"
-    return name
+        return "asyncio default executor (asyncio.to_thread)"
+    stem = name.rstrip("0123456789")
+    return f"{stem}* threads" if stem != name else name
 
 
 def _frame_package(frame: str) -> str:
@@ -331,8 +333,9 @@ class Spy:
             label, _, name = frames[0].partition(": ")  # "thread (<tid>): <name>" with --threads
             names[int(label.removeprefix("thread (").rstrip(")"))] = name
             gil_threads[_thread_group(name)] += n
-            own[frames[-1]] += n
-            packages[_frame_package(frames[-1])] += n
+            leaf = frames[-1] if len(frames) > 1 else "(no Python frame: native code)"
+            own[leaf] += n
+            packages[_frame_package(leaf) if len(frames) > 1 else "(native)"] += n
             for frame in set(frames[1:]):
                 if "(textgate/" in frame:
                     inclusive[frame] += n
@@ -499,6 +502,20 @@ def profile_lines(profile: Profile) -> list[str]:
     return lines
 
 
+def source_version() -> str:
+    """The commit under test and whether ``src/`` has uncommitted changes (numbers depend on both)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    head = git("log", "-1", "--format=%h %s")
+    if not head:
+        return "unknown (not a git checkout)"
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    return f"{head}" + (f" + uncommitted changes in {len(dirty)} file(s) under src/" if dirty else "")
+
+
 def machine_facts() -> dict[str, str]:
     model = "unknown"
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
@@ -514,6 +531,7 @@ def machine_facts() -> dict[str, str]:
     stack += f"uvloop {versions['uvloop']}" if "uvloop" in versions else "asyncio loop"
     stack += f", httptools {versions['httptools']}" if "httptools" in versions else ", h11"
     return {
+        "textgate source": source_version(),
         "nproc": str(os.cpu_count()),
         "cpu": model,
         "python": f"{platform.python_implementation()} {platform.python_version()}",

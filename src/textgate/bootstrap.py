@@ -20,7 +20,7 @@ from textgate.domain.errors import NotFound, TextgateError
 from textgate.providers.base import Connector, InboundMessage, Receipt
 from textgate.providers.simulator.connector import SimulatorConnector
 from textgate.service.inbound import receive_inbound
-from textgate.service.receipts import record_receipt
+from textgate.service.receipts import record_receipts
 from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
@@ -52,10 +52,10 @@ class GatewaySink:
         self.engine = engine
         self.clock = clock
 
-    async def receipt(self, connector: str, receipt: Receipt) -> bool:
-        def _apply() -> bool:
+    async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
+        def _apply() -> list[bool]:
             with self.engine.begin() as conn:
-                return record_receipt(conn, connector, receipt, now=self.clock())
+                return record_receipts(conn, connector, receipts, now=self.clock())
 
         return await run_sync(self.engine, _apply)
 

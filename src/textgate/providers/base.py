@@ -71,8 +71,8 @@ SubmitOutcome = str | CarrierError
 
 
 class ReportSink(Protocol):
-    async def receipt(self, connector: str, receipt: Receipt) -> bool:
-        """Record a receipt. False when no message carries that carrier id (yet)."""
+    async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
+        """Record receipts, in order. For each, False when no message carries its carrier id (yet)."""
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         """Record an inbound message; returns its id, or None if no account owns the number."""

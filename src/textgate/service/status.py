@@ -1,15 +1,21 @@
-"""Moving a message from one status to the next, with everything that must happen in the same transaction:
+"""Moving messages from one status to the next, with everything that must happen in the same transaction:
 the row update (guarded by the status it was read in), the timeline event, the webhook outbox entry and,
 for a message that ends without ever reaching a carrier, the one refund of its credits.
+
+:func:`change_statuses` moves many messages to the same status with one statement per table (the
+dispatch worker records hundreds of carrier answers per round); :func:`change_status` is the one-message
+form. Callers read the rows in the same transaction (locked with ``FOR UPDATE`` on PostgreSQL when
+others may write them), so the status guard holds; if it ever does not, the whole transaction is
+refused rather than half-applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Update, bindparam, insert, select, update
 
 from textgate.domain.errors import ErrorKind
 from textgate.domain.message import Direction, MessageStatus, check_transition
@@ -31,6 +37,119 @@ NOTIFY_STATUSES = frozenset(
 )
 
 
+class ConcurrentUpdate(RuntimeError):
+    """A guarded status update found a row already moved by someone else; the transaction is void."""
+
+
+_UPDATES: dict[tuple[str, ...], Update] = {}
+_INSERT_EVENTS = insert(message_events)
+
+
+def _update_for(keys: tuple[str, ...]) -> Update:
+    stmt = _UPDATES.get(keys)
+    if stmt is None:
+        stmt = (
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"), messages.c.status == bindparam("b_status"))
+            .values({k: bindparam(f"v_{k}") for k in keys})
+        )
+        _UPDATES[keys] = stmt
+    return stmt
+
+
+def _values(
+    row: Mapping[str, Any],
+    new: MessageStatus,
+    now: datetime,
+    error_kind: ErrorKind | None,
+    error_message: str | None,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": new.value, "updated_at": now}
+    if new in (MessageStatus.SENT, MessageStatus.DELIVERED):
+        values["sent_at"] = row.get("sent_at") or now
+    if new is MessageStatus.DELIVERED:
+        values["delivered_at"] = now
+    if error_kind is not None:
+        values["error_code"] = error_kind.value
+        values["error_message"] = error_message
+    elif new in (MessageStatus.SENT, MessageStatus.DELIVERED):
+        # A retry that succeeded leaves no stale "throttled" behind.
+        values["error_code"] = None
+        values["error_message"] = None
+    if new.is_final:
+        values["due_at"] = None
+        values["lease_owner"] = None
+    if extra:
+        values.update(extra)
+    return values
+
+
+def change_statuses(
+    conn: Connection,
+    items: Sequence[tuple[Mapping[str, Any], Mapping[str, Any] | None]],
+    new: MessageStatus,
+    *,
+    now: datetime,
+    source: str,
+    error_kind: ErrorKind | None = None,
+    error_message: str | None = None,
+    detail: dict[str, Any] | None = None,
+    details: Sequence[dict[str, Any] | None] | None = None,
+    cache: EndpointCache | None = None,
+) -> list[dict[str, Any]]:
+    """Move every ``(row, extra)`` to ``new``. ``extra`` adds column values (same keys for every item).
+
+    Rows for which the move is a no-op (a repeat, or already final) are skipped; the updated rows are
+    returned. Raises IllegalTransition for a forbidden move, ConcurrentUpdate if a guard failed.
+    """
+    cache = cache or EndpointCache()
+    params_by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    updated: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for i, (row, extra) in enumerate(items):
+        if not check_transition(MessageStatus(row["status"]), new):
+            continue
+        values = _values(row, new, now, error_kind, error_message, extra)
+        keys = tuple(values)
+        params = {f"v_{k}": v for k, v in values.items()}
+        params["b_id"] = row["id"]
+        params["b_status"] = row["status"]
+        params_by_keys.setdefault(keys, []).append(params)
+        updated.append({**row, **values})
+        events.append(
+            {
+                "message_id": row["id"],
+                "status": new.value,
+                "at": now,
+                "source": source,
+                "error_code": error_kind.value if error_kind else None,
+                "detail": details[i] if details is not None else detail,
+            }
+        )
+    if not updated:
+        return []
+    for keys, params_list in params_by_keys.items():
+        result = conn.execute(_update_for(keys), params_list)
+        if result.rowcount != len(params_list):
+            raise ConcurrentUpdate(f"{len(params_list) - result.rowcount} message(s) moved concurrently")
+    conn.execute(_INSERT_EVENTS, events)
+    for row in updated:
+        if new.is_final and _never_submitted(row):
+            refund(conn, row, now=now)
+        if new in NOTIFY_STATUSES and cache.get(conn, row["account_id"]):
+            enqueue_event(
+                conn,
+                row["account_id"],
+                "message.status",
+                message_view(row),
+                order_key=row["id"],
+                now=now,
+                cache=cache,
+            )
+    return updated
+
+
 def change_status(
     conn: Connection,
     row: Mapping[str, Any],
@@ -49,59 +168,21 @@ def change_status(
     Returns the updated row, or None when nothing changed: a repeat, a report after a final status, or a
     concurrent writer that moved the message first. Raises IllegalTransition for a forbidden move.
     """
-    current = MessageStatus(row["status"])
-    if not check_transition(current, new):
-        return None
-    values: dict[str, Any] = {"status": new.value, "updated_at": now}
-    if extra:
-        values.update(extra)
-    if new is MessageStatus.SENT and row.get("sent_at") is None:
-        values.setdefault("sent_at", now)
-    if new is MessageStatus.DELIVERED:
-        values.setdefault("delivered_at", now)
-        if row.get("sent_at") is None:
-            values.setdefault("sent_at", now)
-    if error_kind is not None:
-        values["error_code"] = error_kind.value
-        values["error_message"] = error_message
-    elif new in (MessageStatus.SENT, MessageStatus.DELIVERED):
-        # A retry that succeeded leaves no stale "throttled" behind.
-        values["error_code"] = None
-        values["error_message"] = None
-    if new.is_final:
-        values["due_at"] = None
-        values["lease_owner"] = None
-    result = conn.execute(
-        update(messages)
-        .where(messages.c.id == row["id"], messages.c.status == current.value)
-        .values(**values)
-    )
-    if result.rowcount == 0:
-        return None
-    updated = {**row, **values}
-    conn.execute(
-        insert(message_events).values(
-            message_id=row["id"],
-            status=new.value,
-            at=now,
-            source=source,
-            error_code=error_kind.value if error_kind else None,
-            detail=detail,
-        )
-    )
-    if new.is_final and _never_submitted(updated):
-        refund(conn, updated, now=now)
-    if new in NOTIFY_STATUSES:
-        enqueue_event(
+    try:
+        done = change_statuses(
             conn,
-            row["account_id"],
-            "message.status",
-            message_view(updated),
-            order_key=row["id"],
+            [(row, extra)],
+            new,
             now=now,
+            source=source,
+            error_kind=error_kind,
+            error_message=error_message,
+            detail=detail,
             cache=cache,
         )
-    return updated
+    except ConcurrentUpdate:
+        return None
+    return done[0] if done else None
 
 
 def _never_submitted(row: Mapping[str, Any]) -> bool:

@@ -34,7 +34,7 @@ from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, OutboundMessage, SubmitOutcome
-from textgate.service.status import change_status
+from textgate.service.status import change_status, change_statuses
 from textgate.store.db import run_sync
 from textgate.store.schema import message_events, messages
 from textgate.webhooks.outbox import EndpointCache
@@ -160,35 +160,25 @@ class DispatchWorker:
         connector = self.connector.name
         with self.engine.begin() as conn:
             # Only touch messages this worker still holds: a lease lost to another worker is theirs.
-            held = {
-                r.id: dict(r._mapping)
-                for r in conn.execute(
-                    select(messages).where(
-                        messages.c.id.in_([r["id"] for r in claimed]),
-                        messages.c.lease_owner == self.worker_id,
-                    )
-                )
-            }
+            query = select(messages).where(
+                messages.c.id.in_([r["id"] for r in claimed]), messages.c.lease_owner == self.worker_id
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()  # receipts may race for the same rows
+            held = {r.id: dict(r._mapping) for r in conn.execute(query)}
+            accepted: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
             for row, outcome in zip(claimed, outcomes, strict=True):
                 cur = held.get(row["id"])
                 if cur is None:
                     continue
                 if isinstance(outcome, str):
-                    SUBMITTED.labels("accepted").inc()
-                    change_status(
-                        conn,
-                        cur,
-                        MessageStatus.SENT,
-                        now=now,
-                        source=f"submit:{connector}",
-                        extra={
-                            "carrier_id": outcome,
-                            "connector": connector,
-                            "due_at": None,
-                            "lease_owner": None,
-                        },
-                        cache=cache,
-                    )
+                    extra = {
+                        "carrier_id": outcome,
+                        "connector": connector,
+                        "due_at": None,
+                        "lease_owner": None,
+                    }
+                    accepted.append((cur, extra))
                 elif outcome.retryable and cur["attempts"] < self.retry.max_attempts:
                     SUBMITTED.labels("retry").inc()
                     change_status(
@@ -215,6 +205,11 @@ class DispatchWorker:
                         error_message=outcome.message,
                         cache=cache,
                     )
+            if accepted:
+                SUBMITTED.labels("accepted").inc(len(accepted))
+                change_statuses(
+                    conn, accepted, MessageStatus.SENT, now=now, source=f"submit:{connector}", cache=cache
+                )
 
     def _retry_at(self, row: Mapping[str, Any], now: datetime) -> datetime:
         """The next attempt, but never later than the end of the validity period (so it expires on time)."""

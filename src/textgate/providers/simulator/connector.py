@@ -254,6 +254,7 @@ class SimulatorConnector(Connector):
         done: list[int] = []
         later: list[int] = []
         replies: list[dict[str, Any]] = []
+        dlrs: list[tuple[Any, Receipt]] = []
         for row in rows:
             p = row.payload
             if row.kind == "mo":
@@ -271,13 +272,18 @@ class SimulatorConnector(Connector):
                 error_message=None if delivered else "handset unreachable (absent subscriber)",
                 raw={"id": p["id"], "stat": p["stat"], "err": p["err"]},
             )
-            if await self._sink.receipt(self.name, receipt):
-                done.append(row.id)
-                if p.get("reply"):
-                    replies.append({"from": p["to"], "to": p["from"], "text": p["reply"]})
-            else:
-                # The submission has not been recorded yet (the receipt overtook it): try again shortly.
-                later.append(row.id)
+            dlrs.append((row, receipt))
+        if dlrs:
+            matched = await self._sink.receipts(self.name, [r for _, r in dlrs])
+            for (row, _), ok in zip(dlrs, matched, strict=True):
+                if ok:
+                    done.append(row.id)
+                    if row.payload.get("reply"):
+                        p = row.payload
+                        replies.append({"from": p["to"], "to": p["from"], "text": p["reply"]})
+                else:
+                    # The submission has not been recorded yet (the receipt overtook it): try again shortly.
+                    later.append(row.id)
         await run_sync(self.engine, self._finish, done, later, replies)
         return len(done)
 
