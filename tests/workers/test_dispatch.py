@@ -284,17 +284,7 @@ def test_status_webhooks_are_queued_for_final_statuses(engine: Engine) -> None:
 def _outbound(row: dict[str, Any]) -> Any:
     from textgate.providers.base import OutboundMessage
 
-    return OutboundMessage(
-        id=row["id"],
-        account_id=row["account_id"],
-        from_addr=row["from_addr"],
-        to_addr=row["to_addr"],
-        body=row["body"],
-        encoding=row["encoding"],
-        segments=row["segments"],
-        type=row["type"],
-        attempt=row["attempts"],
-    )
+    return OutboundMessage.from_row(row)
 
 
 def test_success_after_retries_clears_the_error(engine: Engine) -> None:

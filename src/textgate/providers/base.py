@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +44,22 @@ class OutboundMessage:
     type: str
     attempt: int
     media: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> OutboundMessage:
+        """From a ``messages`` row as the dispatch worker claimed it (``attempts`` already counted)."""
+        return cls(
+            id=row["id"],
+            account_id=row["account_id"],
+            from_addr=row["from_addr"],
+            to_addr=row["to_addr"],
+            body=row["body"],
+            encoding=row["encoding"],
+            segments=row["segments"],
+            type=row["type"],
+            attempt=row["attempts"],
+            media=row.get("media"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

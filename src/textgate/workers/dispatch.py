@@ -222,21 +222,7 @@ class DispatchWorker:
         claimed = await run_sync(self.engine, self.claim)
         if not claimed:
             return 0
-        batch = [
-            OutboundMessage(
-                id=r["id"],
-                account_id=r["account_id"],
-                from_addr=r["from_addr"],
-                to_addr=r["to_addr"],
-                body=r["body"],
-                encoding=r["encoding"],
-                segments=r["segments"],
-                type=r["type"],
-                attempt=r["attempts"],
-                media=r["media"],
-            )
-            for r in claimed
-        ]
+        batch = [OutboundMessage.from_row(r) for r in claimed]
         try:
             outcomes = await self.connector.submit_many(batch)
         except Exception as exc:  # a connector bug must not strand the batch: retry it later
