@@ -305,3 +305,33 @@ def test_retry_never_waits_past_expiry(engine: Engine) -> None:
     assert rig.row(mid).due_at == rig.row(mid).expires_at
     rig.step(30)
     assert rig.status(mid) == "expired"
+
+
+def test_concurrent_workers_claim_disjoint_batches(engine: Engine) -> None:
+    """Several workers (threads here, nodes in production) share the queue without claiming twice."""
+    import threading
+
+    rig = Rig(engine, credits=1000)
+    ids = set(rig.send([f"+1555{2_000_000 + i:07d}" for i in range(90)]))
+    workers = [rig.new_worker(f"w{n}") for n in range(3)]
+    for w in workers:
+        w.batch = 20
+    claimed: dict[str, list[str]] = {w.worker_id: [] for w in workers}
+    barrier = threading.Barrier(len(workers))
+
+    def drain(w: DispatchWorker) -> None:
+        barrier.wait()
+        while batch := w.claim():
+            claimed[w.worker_id] += [r["id"] for r in batch]
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [i for got in claimed.values() for i in got]
+    assert sorted(everything) == sorted(ids)  # each message claimed exactly once
+    with engine.connect() as conn:
+        owners = dict(conn.execute(select(messages.c.id, messages.c.lease_owner)).all())
+    for worker_id, got in claimed.items():
+        assert all(owners[i] == worker_id for i in got)
