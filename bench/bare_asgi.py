@@ -4,16 +4,22 @@ It reads the whole request body and answers 202 with a fixed JSON body about the
 single-message answer. No framework, no validation, no database: what is left is uvicorn, its HTTP
 parser and event loop, and the kernel's loopback, i.e. the ceiling any ASGI app can reach on this box.
 
+``--app fastapi`` serves the same answer from a minimal FastAPI route instead (a pydantic body model
+like textgate's, a header dependency, ``JSONResponse``; no middleware, no database): a diagnostic for
+what the framework alone costs per request.
+
 ``uvicorn.run`` is called exactly as ``textgate.cli.serve`` calls it (default ``loop``/``http``, i.e.
 uvloop and httptools when installed; ``access_log=False``).
 
-Run: ``.venv/bin/python bench/bare_asgi.py --port 8099``
+Run: ``.venv/bin/python bench/bare_asgi.py --port 8099 [--app fastapi]``
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -59,8 +65,16 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--log-level", default="info", help="textgate's default log level is info")
+    parser.add_argument("--app", choices=["bare", "fastapi"], default="bare")
     args = parser.parse_args()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    if args.app == "fastapi":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
+        from bench.fastapi_app import create_app
+
+        application: Any = create_app(BODY)
+    else:
+        application = app
+    uvicorn.run(application, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
 
 
 if __name__ == "__main__":

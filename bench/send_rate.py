@@ -7,7 +7,7 @@ In one run, each against a fresh server subprocess on 127.0.0.1:
 * ``single``: ``POST /v1/messages`` with one recipient, on a fresh SQLite database;
 * ``batch100``: ``POST /v1/messages`` with 100 recipients;
 * diagnostics (skip with ``--no-diagnostics``): the baseline driven by httpx instead of the raw client,
-  and single sends with textgate's background workers switched off;
+  a minimal FastAPI route without database, and single sends with textgate's background workers off;
 * a profile (skip with ``--no-profile``): the single and 100-recipient runs again under ``py-spy``.
 
 Afterwards every textgate database is checked: stored messages must equal accepted recipients.
@@ -59,7 +59,7 @@ BATCH_TARGET = 5000.0  # recipients/s with 100-recipient sends
 NOTES_START = "<!-- notes:start -->"
 NOTES_END = "<!-- notes:end -->"
 
-ServerKind = Literal["bare", "textgate"]
+ServerKind = Literal["bare", "fastapi", "textgate"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ BATCH = Scenario("batch100", "textgate: 100 recipients", "textgate", 100)
 BASELINE_HTTPX = Scenario(
     "baseline-httpx", "diag: bare ASGI, httpx client", "bare", 1, client="httpx", diagnostic=True
 )
+FASTAPI_ONLY = Scenario("fastapi", "diag: minimal FastAPI route, no DB", "fastapi", 1, diagnostic=True)
 SINGLE_NO_WORKERS = Scenario(
     "single-noworkers", "diag: 1 recipient, workers off", "textgate", 1, workers=False, diagnostic=True
 )
@@ -179,8 +180,9 @@ def server_for(scenario: Scenario, workdir: Path) -> Iterator[Server]:
     port = free_port()
     run_dir = Path(tempfile.mkdtemp(prefix=f"{scenario.key}-", dir=workdir))
     log = run_dir / "server.log"
-    if scenario.server == "bare":
+    if scenario.server in ("bare", "fastapi"):
         cmd = [sys.executable, str(ROOT / "bench" / "bare_asgi.py"), "--port", str(port)]
+        cmd += ["--app", scenario.server]
         env = clean_env()
         db: Path | None = None
         secret = ""
@@ -198,7 +200,7 @@ def server_for(scenario: Scenario, workdir: Path) -> Iterator[Server]:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     server = Server(proc=proc, port=port, log=log, db=db, secret=secret)
     try:
-        _wait_ready(server, "/healthz" if scenario.server == "textgate" else "/")
+        _wait_ready(server, "/healthz" if scenario.server == "textgate" else "/v1/messages")
         yield server
     finally:
         if proc.poll() is None:
@@ -422,7 +424,7 @@ def results_table(outcomes: Sequence[Outcome]) -> str:
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for o in outcomes:
         r = o.load
-        recipients = "—" if o.scenario.server == "bare" else _fmt(r.recipients_per_s)
+        recipients = "—" if o.scenario.server != "textgate" else _fmt(r.recipients_per_s)
         errors = f"{r.window_errors}" + (f" ({r.errors} total)" if r.errors != r.window_errors else "")
         lines.append(
             f"| {o.scenario.title} | {_fmt(r.rps)} | {recipients} | {_fmt(r.percentile_ms(50), 2)} | "
@@ -566,6 +568,15 @@ def bottleneck_lines(by_key: dict[str, Outcome], profiles: Sequence[Profile]) ->
             f"(vs {single.load.rps:,.0f} with them on): the dispatch worker, the simulator's receipts and "
             "the webhook worker share the process, its GIL and the SQLite write lock with the API."
         )
+    fastapi_only = by_key.get("fastapi")
+    if base and fastapi_only:
+        r = fastapi_only.load
+        lines.append(
+            f"- A minimal FastAPI route (body model, one dependency, JSONResponse; no middleware, no "
+            f"database) does {r.rps:,.0f} req/s at {r.server_cpu:.0f} % of a core "
+            f"({r.server_cpu / 100.0 / max(1e-9, r.rps) * 1e3:.2f} ms per request), "
+            f"{r.rps / base.load.rps:.0%} of the bare baseline: the framework alone sets that ceiling."
+        )
     httpx_base = by_key.get("baseline-httpx")
     if base and httpx_base:
         lines.append(
@@ -622,7 +633,9 @@ def write_docs(
         "`to` is a list of 100 distinct numbers. Destinations are +15550001000…+15550009999, which the "
         "simulator delivers normally;",
         "- **diag** rows are diagnostics, not targets: the baseline driven by httpx (what the load "
-        "generator costs) and single sends with `TEXTGATE_RUN_WORKERS=false` (what the background "
+        "generator costs), the baseline's answer from a minimal FastAPI route with a pydantic body model "
+        "and no database (`bare_asgi.py --app fastapi`: what the framework costs) and single sends with "
+        "`TEXTGATE_RUN_WORKERS=false` (what the background "
         "workers cost).",
         "",
         f"Load: {args.concurrency} keep-alive HTTP/1.1 connections in a closed loop (each sends its next "
@@ -700,7 +713,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32, help="keep-alive connections (32)")
     p.add_argument("--client-procs", type=int, default=1, help="load generator processes (1)")
     p.add_argument("--max-requests", type=int, default=2_000_000, help="cap per scenario (2,000,000)")
-    p.add_argument("--no-diagnostics", action="store_true", help="skip the httpx and workers-off rows")
+    p.add_argument("--no-diagnostics", action="store_true", help="skip the diag rows")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy runs")
     p.add_argument(
         "--idle-wait", type=float, default=60.0, help="seconds to wait for a quiet machine before each run"
@@ -735,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
     scenarios = [BASELINE, SINGLE, BATCH]
     if not args.no_diagnostics:
-        scenarios += [BASELINE_HTTPX, SINGLE_NO_WORKERS]
+        scenarios += [BASELINE_HTTPX, FASTAPI_ONLY, SINGLE_NO_WORKERS]
     py_spy = None if args.no_profile else (shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy"))
     if not args.no_profile and py_spy is None:
         print("py-spy not found: skipping the profile (.venv/bin/pip install py-spy)", file=sys.stderr)
