@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -222,3 +223,13 @@ def test_unexpected_errors_answer_in_the_error_format(client: TestClient, auth: 
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "platform_error"
     assert "kaput" not in r.text
+
+
+def test_streamed_body_over_limit_is_413_too(client: TestClient, auth: dict[str, str]) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the body arrives chunked
+        for _ in range(20):
+            yield b"x" * 65536
+
+    r = client.post("/v1/messages", content=chunks(), headers={**auth, "content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from textgate.api.deps import CurrentAccount, CurrentCredentials, now_of, run_db
+from textgate.api.responses import FastJSONResponse
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
@@ -63,7 +63,7 @@ async def create_messages(
     request: Request,
     creds: CurrentCredentials,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
-) -> JSONResponse:
+) -> FastJSONResponse:
     req = SendRequest(
         sender=payload.from_,
         to=[payload.to] if isinstance(payload.to, str) else list(payload.to),
@@ -98,7 +98,7 @@ async def create_messages(
         if gateway is not None:
             gateway.nudge()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return FastJSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
 @router.get("/messages", summary="List messages, newest first")

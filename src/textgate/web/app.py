@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 import textgate
 from textgate.api import native, webhooks
 from textgate.api.errors import install_error_handlers
+from textgate.api.responses import FastJSONResponse
 from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
@@ -56,6 +57,7 @@ def create_app(
         version=textgate.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        default_response_class=FastJSONResponse,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -9,10 +9,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from textgate.domain.errors import ErrorKind
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -47,31 +43,43 @@ class BodySizeLimit:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    if int(value) > self.max_bytes:
-                        await self._reject(send)
-                        return
+                    declared = int(value)
                 except ValueError:
-                    pass
+                    break
+                if declared > self.max_bytes:
+                    await self._reject(send)
+                    return
+                # The HTTP server delivers no more than the declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
         seen = 0
         started = False
+        rejected = False
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # Answer 413 now and tell the application the client went away, so it stops reading
+                    # (frameworks turn exceptions raised from receive() into their own 400s).
+                    if not started and not rejected:
+                        rejected = True
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 already went out
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, counted_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+        except Exception:
+            if not rejected:
+                raise
