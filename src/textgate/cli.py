@@ -177,12 +177,26 @@ def accounts_set(
         typer.Option("--owned-senders-only/--any-sender", help="Restrict senders to the account's numbers."),
     ] = None,
     status: Annotated[str | None, typer.Option(help="active or suspended.")] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE account setting (VALUE as JSON if it parses, else text; null removes)."),
+    ] = None,
 ) -> None:
     """Change an account's prices, region, sender policy or status.
 
     Example: textgate accounts set acme --price-sms-part 2 --price-mms 5 --owned-senders-only
     """
     from textgate.service.accounts import find_account, update_account
+
+    settings: dict[str, Any] = {}
+    for item in setting or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--setting takes KEY=VALUE, not {item!r}")
+        try:
+            settings[key] = json.loads(raw)
+        except ValueError:
+            settings[key] = raw
 
     def _apply(conn: Connection) -> Any:
         return update_account(
@@ -193,6 +207,7 @@ def accounts_set(
             region=region,
             owned_senders_only=owned_senders_only,
             status=status,
+            settings=settings or None,
         )
 
     updated = in_tx(_apply)

@@ -137,3 +137,17 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 
 def test_db_upgrade(env: str) -> None:
     assert "database at revision 0001" in invoke("db", "upgrade")
+
+
+def test_account_settings(env: str) -> None:
+    invoke("accounts", "create", "acme", "--json")
+    invoke("accounts", "set", "acme", "--setting", "require_mobile=true", "--setting", "help_text=Call us")
+    invoke("accounts", "set", "acme", "--setting", 'allowed_prefixes=["+61", "+64"]')
+    engine = create_engine(env)
+    with engine.connect() as conn:
+        settings = conn.execute(select(accounts.c.settings)).scalar_one()
+    assert settings == {"require_mobile": True, "help_text": "Call us", "allowed_prefixes": ["+61", "+64"]}
+    invoke("accounts", "set", "acme", "--setting", "help_text=null")
+    with engine.connect() as conn:
+        assert "help_text" not in conn.execute(select(accounts.c.settings)).scalar_one()
+    engine.dispose()

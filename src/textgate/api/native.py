@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from textgate.api.deps import CurrentAccount, CurrentCredentials, now_of, run_db
+from textgate.api.deps import CurrentAccount, CurrentCredentials, run_db
 from textgate.api.responses import FastJSONResponse
+from textgate.api.sending import accept_send
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
@@ -22,15 +21,10 @@ from textgate.service.send import (
     Idempotency,
     MediaInput,
     SendRequest,
-    SendResult,
     request_fingerprint,
-    send_messages,
 )
-from textgate.store.batch import TransactionBatcher
 
 router = APIRouter(prefix="/v1", tags=["messages"])
-
-ACCEPTED = Counter("textgate_messages_accepted_total", "Messages accepted for sending", ["source"])
 
 
 class MediaItem(BaseModel):
@@ -81,22 +75,7 @@ async def create_messages(
             key=idempotency_key,
             request_hash=request_fingerprint(payload.model_dump_json(by_alias=True).encode()),
         )
-    now = now_of(request)
-
-    def _send(conn: Connection) -> SendResult:
-        return send_messages(conn, creds.authenticate(conn), req, now=now, idempotency=idem)
-
-    batcher: TransactionBatcher = request.app.state.batcher
-    try:
-        result = await batcher.submit(_send)
-    except IntegrityError:
-        # Two requests raced with the same idempotency key; the loser replays the winner's answer.
-        result = await batcher.submit(_send)
-    if not result.replayed:
-        ACCEPTED.labels("api").inc(len(result.body["messages"]))
-        gateway = getattr(request.app.state, "gateway", None)
-        if gateway is not None:
-            gateway.nudge()
+    result = await accept_send(request, creds.authenticate, req, idem)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return FastJSONResponse(result.body, status_code=result.status_code, headers=headers)
 

@@ -118,7 +118,9 @@ def update_account(
     region: str | None = None,
     owned_senders_only: bool | None = None,
     status: str | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Account:
+    """Change an account. ``settings`` are merged into its settings (a ``None`` value removes a key)."""
     values: dict[str, Any] = {}
     for name, price in (("price_sms_part", price_sms_part), ("price_mms", price_mms)):
         if price is not None:
@@ -133,7 +135,10 @@ def update_account(
         if status not in ("active", "suspended"):
             raise ValidationError("status must be active or suspended", field="status")
         values["status"] = status
-    get_account(conn, account_id)
+    current = get_account(conn, account_id)
+    if settings:
+        merged = {**current.settings, **settings}
+        values["settings"] = {k: v for k, v in merged.items() if v is not None}
     if values:
         conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
     return get_account(conn, account_id)

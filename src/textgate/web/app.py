@@ -20,6 +20,7 @@ from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.providers.base import Health
+from textgate.providers.registry import install_dialects
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
@@ -67,6 +68,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(native.router)
     app.include_router(webhooks.router)
+    app.state.dialects = install_dialects(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
     async def healthz(request: Request) -> JSONResponse:
