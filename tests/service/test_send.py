@@ -202,3 +202,40 @@ def test_ledger_has_one_debit_per_message(engine: Engine) -> None:
         ).all()
     assert len(debits) == 10 and all(d.amount == -1 for d in debits)
     assert [d.balance_after for d in debits] == list(range(49, 39, -1))
+
+
+def test_account_policies_refuse_or_fail_recipients(engine: Engine) -> None:
+    from textgate.service.accounts import update_account
+
+    clock = ManualClock()
+    with engine.begin() as conn:
+        account, _ = create_account(conn, "oz", now=clock(), credits=10, region="AU")
+        add_number(conn, account, "+61421999001", now=clock())
+        account = update_account(
+            conn,
+            account.id,
+            settings={
+                "allowed_destination_prefixes": ["+61", "+64"],
+                "blocked_prefixes": ["+61499"],
+                "require_mobile": True,
+            },
+        )
+    req = SendRequest(sender="+61421999001", to=["0421000001", "+61499000001", "+61299999999"], body="hi")
+    with engine.begin() as conn:
+        msgs = send_messages(conn, account, req, now=clock()).body["messages"]
+    assert [(m["status"], m["error_code"], m["credits"]) for m in msgs] == [
+        ("queued", None, 1),
+        ("failed", "destination_blocked", 0),
+        ("failed", "invalid_destination", 0),
+    ]
+    with engine.connect() as conn:
+        assert balance(conn, account.id) == 9  # only the deliverable one is charged
+    with pytest.raises(ValidationError) as info, engine.begin() as conn:
+        send_messages(
+            conn, account, SendRequest(sender="+61421999001", to=["+15550000001"], body="x"), now=clock()
+        )
+    assert info.value.kind is ErrorKind.GEOGRAPHIC_RESTRICTION and info.value.field == "to"
+    long = SendRequest(sender="+61421999001", to=["0421000001"], body="x" * 161, max_segments=1)
+    with pytest.raises(ValidationError, match="needs 2 parts") as info, engine.begin() as conn:
+        send_messages(conn, account, long, now=clock())
+    assert info.value.kind is ErrorKind.INVALID_CONTENT

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from textgate.domain.encoding import analyze
 from textgate.domain.errors import Conflict, ErrorKind, InsufficientCredits, TooLarge, ValidationError
 from textgate.domain.message import Direction, MessageStatus, MessageType
-from textgate.domain.phone import normalize_number, parse_sender
+from textgate.domain.phone import is_mobile, normalize_number, parse_sender
 from textgate.ids import new_id
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
@@ -32,6 +32,7 @@ from textgate.store.schema import (
     messages,
     numbers,
 )
+from textgate.webhooks.outbox import EndpointCache, enqueue_event
 
 MAX_RECIPIENTS = 100
 MAX_BODY_CHARS = 1600
@@ -63,6 +64,8 @@ class SendRequest:
     source: str = "api"
     meta: dict[str, Any] | None = None
     max_recipients: int = MAX_RECIPIENTS
+    #: A dialect's limit on message parts (e.g. one part by default); None means no limit beyond the body's.
+    max_segments: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +165,34 @@ def _validate_recipients(account: Account, to: list[str], limit: int) -> list[st
         raise ValidationError("to must name at least one recipient", field="to")
     if len(to) > limit:
         raise ValidationError(f"to may list at most {limit} recipients, not {len(to)}", field="to")
+    allowed = account.settings.get("allowed_destination_prefixes") or []
     out = []
     for i, raw in enumerate(to):
         name = "to" if len(to) == 1 else f"to[{i}]"
         if not isinstance(raw, str):
             raise ValidationError("recipient must be a string", field=name)
-        out.append(normalize_number(raw, region=account.region, field=name))
+        e164 = normalize_number(raw, region=account.region, field=name)
+        if allowed and not e164.startswith(tuple(allowed)):
+            # Toll-fraud protection: destinations outside the account's prefixes are refused outright.
+            raise ValidationError(
+                f"{e164} is outside this account's allowed destination prefixes ({', '.join(allowed)})",
+                field=name,
+                kind=ErrorKind.GEOGRAPHIC_RESTRICTION,
+            )
+        out.append(e164)
     return out
+
+
+def recipient_refusal(account: Account, to: str) -> tuple[ErrorKind, str] | None:
+    """A delivery-level refusal known before sending: the message is stored as ``failed`` (and not
+    charged) instead of the whole request being refused. Account settings ``blocked_prefixes`` and
+    ``require_mobile`` drive it."""
+    blocked = account.settings.get("blocked_prefixes") or []
+    if blocked and to.startswith(tuple(blocked)):
+        return ErrorKind.DESTINATION_BLOCKED, "The destination number is blocked from receiving messages."
+    if account.settings.get("require_mobile") and is_mobile(to) is False:
+        return ErrorKind.INVALID_DESTINATION, "The destination is not a mobile number."
+    return None
 
 
 def _store_media(
@@ -286,15 +310,22 @@ def send_messages(
     schedule_at, expires_at = _timing(req, now)
     media = _store_media(conn, account, req.media, now) if req.media else None
     info = analyze(body)
+    if req.max_segments is not None and info.segments > req.max_segments:
+        raise ValidationError(
+            f"the message needs {info.segments} parts; this account allows {req.max_segments}",
+            field="body",
+            kind=ErrorKind.INVALID_CONTENT,
+        )
     mtype = MessageType.MMS if media else MessageType.SMS
     price = account.prices.price(mtype, info.segments)
-    total = price * len(recipients)
+    refusals = [recipient_refusal(account, to) for to in recipients]
+    total = price * sum(1 for r in refusals if r is None)
     new_balance = debit(conn, account.id, total) if total else None
 
     status = MessageStatus.SCHEDULED if schedule_at else MessageStatus.QUEUED
     batch_id = new_id("bat") if len(recipients) > 1 else None
     rows: list[dict[str, Any]] = []
-    for to in recipients:
+    for to, refusal in zip(recipients, refusals, strict=True):
         rows.append(
             {
                 "id": new_id("msg"),
@@ -320,18 +351,44 @@ def send_messages(
                 "meta": req.meta,
             }
         )
+        if refusal is not None:
+            kind, text = refusal
+            rows[-1].update(
+                status=MessageStatus.FAILED.value,
+                error_code=kind.value,
+                error_message=text,
+                credits=0,
+                due_at=None,
+                schedule_at=None,
+                expires_at=None,
+            )
     conn.execute(_INSERT_MESSAGES, rows)
     conn.execute(
         _INSERT_EVENTS,
         [
-            {"message_id": r["id"], "status": status.value, "at": now, "source": req.source, "detail": None}
+            {
+                "message_id": r["id"],
+                "status": r["status"],
+                "at": now,
+                "source": req.source,
+                "error_code": r.get("error_code"),
+                "detail": None,
+            }
             for r in rows
         ],
     )
+    cache = EndpointCache()
+    for r in rows:
+        if r["status"] == MessageStatus.FAILED.value and cache.get(conn, account.id):
+            enqueue_event(
+                conn, account.id, "message.status", message_view(r), order_key=r["id"], now=now, cache=cache
+            )
     if new_balance is not None:
         balance = new_balance + total
         entries = []
         for r in rows:
+            if r["status"] == MessageStatus.FAILED.value:
+                continue
             balance -= price
             entries.append(
                 {
