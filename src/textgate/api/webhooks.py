@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from textgate.api.deps import CurrentAccount, now_of, run_db
 from textgate.config import Settings
+from textgate.domain.phone import normalize_number
 from textgate.webhooks import endpoints
 from textgate.webhooks.outbox import EVENT_TYPES
 
@@ -29,6 +30,15 @@ class CreateWebhook(BaseModel):
         default_factory=lambda: list(EVENT_TYPES),
         description=f"event types to receive; any of {', '.join(EVENT_TYPES)}",
     )
+    format: str = Field(
+        default="standard",
+        max_length=40,
+        description="how events are rendered: standard (signed JSON) or a provider's format",
+    )
+    number: str | None = Field(
+        default=None, max_length=32, description="only events about this number of the account (E.164)"
+    )
+    options: dict[str, Any] | None = Field(default=None, description="format-specific options")
 
 
 def _settings(request: Request) -> Settings:
@@ -42,8 +52,17 @@ async def create_webhook(body: CreateWebhook, request: Request, account: Current
     allow_private = _settings(request).allow_private_urls
 
     def _create(conn: Connection) -> dict[str, Any]:
+        number = normalize_number(body.number, region=account.region, field="number") if body.number else None
         return endpoints.create_endpoint(
-            conn, account.id, body.url, body.events, now=now, allow_private=allow_private
+            conn,
+            account.id,
+            body.url,
+            body.events,
+            now=now,
+            allow_private=allow_private,
+            format=body.format,
+            number=number,
+            options=body.options,
         )
 
     return await run_db(request, _create)

@@ -13,7 +13,10 @@ from textgate.domain.errors import NotFound
 from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
+from textgate.service.accounts import get_account
 from textgate.service.messages import message_view
+from textgate.service.optouts import DEFAULT_HELP_TEXT, keyword, opt_in, opt_out
+from textgate.service.send import SendRequest, send_messages
 from textgate.store.schema import message_events, messages, numbers
 from textgate.webhooks.outbox import EndpointCache, enqueue_event
 
@@ -66,4 +69,28 @@ def receive_inbound(
     )
     view = message_view(row)
     enqueue_event(conn, owner, "message.received", view, order_key=row["id"], now=now, cache=cache)
+    if not sender.is_alphanumeric:
+        _handle_keyword(conn, owner, handset=sender.value, number=to_e164, body=body, now=now)
     return view
+
+
+def _handle_keyword(
+    conn: Connection, account_id: str, *, handset: str, number: str, body: str, now: datetime
+) -> None:
+    """STOP / START / HELP from a handset to one of the account's numbers."""
+    word = keyword(body)
+    if word is None:
+        return
+    account = get_account(conn, account_id)
+    reply: str | None
+    if word == "stop":
+        opt_out(conn, account_id, handset, word=body.strip().upper(), now=now)
+        reply = account.settings.get("stop_text")
+    elif word == "start":
+        opt_in(conn, account_id, handset)
+        reply = account.settings.get("start_text")
+    else:
+        reply = account.settings.get("help_text") or DEFAULT_HELP_TEXT
+    if reply:
+        req = SendRequest(sender=number, to=[handset], body=str(reply), source=f"keyword:{word}", system=True)
+        send_messages(conn, account, req, now=now)

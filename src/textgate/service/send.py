@@ -17,12 +17,20 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from textgate.domain.encoding import analyze
-from textgate.domain.errors import Conflict, ErrorKind, InsufficientCredits, TooLarge, ValidationError
+from textgate.domain.errors import (
+    DEFAULT_MESSAGES,
+    Conflict,
+    ErrorKind,
+    InsufficientCredits,
+    TooLarge,
+    ValidationError,
+)
 from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import is_mobile, normalize_number, parse_sender
 from textgate.ids import new_id
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
+from textgate.service.optouts import opted_out
 from textgate.store.schema import (
     accounts,
     idempotency_keys,
@@ -66,6 +74,8 @@ class SendRequest:
     max_recipients: int = MAX_RECIPIENTS
     #: A dialect's limit on message parts (e.g. one part by default); None means no limit beyond the body's.
     max_segments: int | None = None
+    #: System messages (keyword replies) cost nothing and reach numbers that have just opted out.
+    system: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +327,14 @@ def send_messages(
             kind=ErrorKind.INVALID_CONTENT,
         )
     mtype = MessageType.MMS if media else MessageType.SMS
-    price = account.prices.price(mtype, info.segments)
-    refusals = [recipient_refusal(account, to) for to in recipients]
+    price = 0 if req.system else account.prices.price(mtype, info.segments)
+    stopped = set() if req.system else opted_out(conn, account.id, recipients)
+    refusals = [
+        (ErrorKind.OPTED_OUT, DEFAULT_MESSAGES[ErrorKind.OPTED_OUT])
+        if to in stopped
+        else recipient_refusal(account, to)
+        for to in recipients
+    ]
     total = price * sum(1 for r in refusals if r is None)
     new_balance = debit(conn, account.id, total) if total else None
 

@@ -206,6 +206,12 @@ webhook_endpoints = Table(
     Column("events", JSON, nullable=False),
     # Kept readable: the gateway signs with it. It is shown to the account that owns the endpoint only.
     Column("secret", String(100), nullable=False),
+    # How events are rendered for this endpoint: "standard" (signed JSON) or a provider's own format.
+    Column("format", String(40), nullable=False, server_default="standard"),
+    # When set, only events about this owned number (inbound to it, outbound from it) are sent here.
+    Column("number", String(32), nullable=True),
+    # Format-specific options (e.g. credentials a provider echoes, a time zone, GET vs POST).
+    Column("options", JSON(none_as_null=True), nullable=True),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS, nullable=True),
 )
@@ -221,6 +227,10 @@ webhook_deliveries = Table(
     Column("order_key", String(40), nullable=False),
     Column("event_type", String(40), nullable=False),
     Column("payload", Text, nullable=False),
+    Column("method", String(6), nullable=False, server_default="POST"),
+    Column("content_type", String(100), nullable=True, server_default="application/json"),
+    # The URL for this delivery when the format puts data in it (a query string); else the endpoint's.
+    Column("target_url", String(4000), nullable=True),
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("due_at", TS, nullable=True),
@@ -242,6 +252,16 @@ webhook_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("error", String(500), nullable=True),
     Column("duration_ms", Integer, nullable=False),
+)
+
+# Recipients who answered STOP to an account: no more messages from that account until START.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("number", String(32), primary_key=True),
+    Column("keyword", String(20), nullable=False),
+    Column("created_at", TS, nullable=False),
 )
 
 # Uploaded MMS content, stored once however many recipients reference it.

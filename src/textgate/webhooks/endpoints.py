@@ -19,7 +19,8 @@ from textgate.domain.clock import isoformat
 from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.ids import new_id
 from textgate.net import guard_url
-from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
+from textgate.store.schema import numbers, webhook_attempts, webhook_deliveries, webhook_endpoints
+from textgate.webhooks.formats import format_names, renderer
 from textgate.webhooks.outbox import DEFAULT_RETRY_WINDOW, EVENT_TYPES
 from textgate.webhooks.signing import new_secret
 
@@ -51,6 +52,9 @@ def _endpoint_dict(row: Any, *, with_secret: bool) -> dict[str, Any]:
         "id": row.id,
         "url": row.url,
         "events": list(row.events),
+        "format": row.format,
+        "number": row.number,
+        "options": dict(row.options or {}),
         "created_at": isoformat(row.created_at),
     }
     if with_secret:
@@ -124,10 +128,27 @@ def create_endpoint(
     *,
     now: datetime,
     allow_private: bool,
+    format: str = "standard",
+    number: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Register an endpoint; the answer includes its signing ``secret``."""
+    """Register an endpoint; the answer includes its signing ``secret``.
+
+    ``format`` picks how events are rendered (``standard`` or a provider's format); ``number`` limits the
+    endpoint to events about one of the account's numbers (e.g. inbound forwarding per number).
+    """
     url = guard_url(url, allow_private=allow_private, field="url")
     chosen = _check_events(events)
+    if renderer(format) is None:
+        raise ValidationError(
+            f"unknown format {format!r}; known: {', '.join(format_names())}", field="format"
+        )
+    if number is not None:
+        owner = conn.execute(
+            select(numbers.c.account_id).where(numbers.c.number == number)
+        ).scalar_one_or_none()
+        if owner != account_id:
+            raise ValidationError(f"{number} is not a number of this account", field="number")
     endpoint_id = new_id("wh")
     conn.execute(
         insert(webhook_endpoints).values(
@@ -135,6 +156,9 @@ def create_endpoint(
             account_id=account_id,
             url=url,
             events=chosen,
+            format=format,
+            number=number,
+            options=options or None,
             secret=new_secret(),
             created_at=now,
         )

@@ -1,20 +1,21 @@
-"""The durable webhook outbox: events are written in the same transaction as the change they describe.
+"""The durable outbox: events are written in the same transaction as the change they describe.
 
 The worker in ``textgate.workers.webhooks`` sends them. Each delivery carries an ``order_key`` (the
-message id), and deliveries with the same endpoint and key go out strictly one after another.
+message id), and deliveries with the same endpoint and key go out strictly one after another. What a
+delivery carries is decided here, at enqueue time, by the endpoint's format (see ``formats``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-import orjson
 from sqlalchemy import Connection, insert, select
 
-from textgate.domain.clock import isoformat
 from textgate.ids import new_id
 from textgate.store.schema import webhook_deliveries, webhook_endpoints
+from textgate.webhooks.formats import Endpoint, RenderContext, renderer
 
 EVENT_TYPES = ("message.status", "message.received")
 DEFAULT_RETRY_WINDOW = timedelta(hours=24)
@@ -24,23 +25,38 @@ class EndpointCache:
     """Endpoints per account, looked up once per transaction (a batch can touch one account many times)."""
 
     def __init__(self) -> None:
-        self._by_account: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        self._by_account: dict[str, list[Endpoint]] = {}
 
-    def get(self, conn: Connection, account_id: str) -> list[tuple[str, frozenset[str]]]:
+    def get(self, conn: Connection, account_id: str) -> list[Endpoint]:
         found = self._by_account.get(account_id)
         if found is None:
+            e = webhook_endpoints.c
             rows = conn.execute(
-                select(webhook_endpoints.c.id, webhook_endpoints.c.events).where(
-                    webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.deleted_at.is_(None)
+                select(e.id, e.url, e.events, e.format, e.number, e.options).where(
+                    e.account_id == account_id, e.deleted_at.is_(None)
                 )
             ).all()
-            found = [(r.id, frozenset(r.events)) for r in rows]
+            found = [
+                Endpoint(
+                    id=r.id,
+                    account_id=account_id,
+                    url=r.url,
+                    events=frozenset(r.events),
+                    format=r.format,
+                    number=r.number,
+                    options=dict(r.options or {}),
+                )
+                for r in rows
+            ]
             self._by_account[account_id] = found
         return found
 
 
-def event_payload(event_type: str, data: dict[str, Any], now: datetime) -> str:
-    return orjson.dumps({"type": event_type, "timestamp": isoformat(now), "data": data}).decode()
+def _concerns(ep: Endpoint, data: dict[str, Any]) -> bool:
+    if ep.number is None:
+        return True
+    own = data.get("to") if data.get("direction") == "inbound" else data.get("from")
+    return own == ep.number
 
 
 def enqueue_event(
@@ -54,29 +70,38 @@ def enqueue_event(
     cache: EndpointCache | None = None,
     retry_window: timedelta = DEFAULT_RETRY_WINDOW,
 ) -> int:
-    """Queue ``event_type`` for every endpoint of the account subscribed to it. Returns how many."""
+    """Queue ``event_type`` for every endpoint of the account that wants it. Returns how many."""
     endpoints = (cache or EndpointCache()).get(conn, account_id)
-    targets = [ep_id for ep_id, events in endpoints if event_type in events]
-    if not targets:
-        return 0
-    payload = event_payload(event_type, data, now)
-    conn.execute(
-        insert(webhook_deliveries),
-        [
+    rows: list[dict[str, Any]] = []
+    ctx = RenderContext(conn=conn, now=now)
+    for ep in endpoints:
+        if event_type not in ep.events or not _concerns(ep, data):
+            continue
+        render = renderer(ep.format)
+        out = render(event_type, data, ep, ctx) if render is not None else None
+        if out is None:
+            continue
+        target = None
+        if out.query:
+            target = ep.url + ("&" if "?" in ep.url else "?") + urlencode(out.query)
+        rows.append(
             {
                 "id": new_id("evt"),
-                "endpoint_id": ep_id,
+                "endpoint_id": ep.id,
                 "account_id": account_id,
                 "order_key": order_key,
                 "event_type": event_type,
-                "payload": payload,
+                "payload": out.body,
+                "method": out.method,
+                "content_type": out.content_type,
+                "target_url": target,
                 "status": "pending",
                 "attempts": 0,
                 "due_at": now,
                 "give_up_at": now + retry_window,
                 "created_at": now,
             }
-            for ep_id in targets
-        ],
-    )
-    return len(targets)
+        )
+    if rows:
+        conn.execute(insert(webhook_deliveries), rows)
+    return len(rows)

@@ -91,6 +91,8 @@ class Claim:
     url: str
     secret: str
     lease_until: datetime
+    method: str = "POST"
+    content_type: str | None = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,9 @@ class WebhookWorker:
                 d.c.endpoint_id,
                 d.c.order_key,
                 d.c.payload,
+                d.c.method,
+                d.c.content_type,
+                d.c.target_url,
                 d.c.attempts,
                 d.c.give_up_at,
                 webhook_endpoints.c.url,
@@ -170,9 +175,11 @@ class WebhookWorker:
                 endpoint_id=r.endpoint_id,
                 order_key=r.order_key,
                 payload=r.payload,
+                method=r.method,
+                content_type=r.content_type,
+                url=r.target_url or r.url,
                 attempts=r.attempts,
                 give_up_at=r.give_up_at,
-                url=r.url,
                 secret=r.secret,
                 lease_until=lease_until,
             )
@@ -227,13 +234,14 @@ class WebhookWorker:
             if not self.settings.allow_private_urls:
                 await check_url_at_send(claim.url, allow_private=False)
             headers = sign_headers(claim.secret, claim.id, at, claim.payload)
-            headers["content-type"] = "application/json"
+            if claim.content_type and claim.method != "GET":
+                headers["content-type"] = claim.content_type
             headers["user-agent"] = USER_AGENT
             # Stream so a huge response body is never read; redirects are not followed (SSRF).
             async with self.client.stream(
-                "POST",
+                claim.method,
                 claim.url,
-                content=claim.payload.encode(),
+                content=claim.payload.encode() if claim.method != "GET" else None,
                 headers=headers,
                 timeout=self.settings.webhook_timeout,
                 follow_redirects=False,

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.helpers import ManualClock, make_tenant
+from textgate.service.accounts import balance, update_account
+from textgate.service.inbound import receive_inbound
+from textgate.service.optouts import keyword
+from textgate.service.send import SendRequest, send_messages
+from textgate.store.schema import messages
+
+
+@pytest.mark.parametrize(
+    ("body", "word"),
+    [
+        ("STOP", "stop"),
+        (" stop! ", "stop"),
+        ("Unsubscribe.", "stop"),
+        ("start", "start"),
+        ("HELP", "help"),
+        ("please stop calling", None),
+        ("stopped", None),
+    ],
+)
+def test_keywords(body: str, word: str | None) -> None:
+    assert keyword(body) == word
+
+
+def _send(engine: Engine, tenant, clock: ManualClock, to: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    req = SendRequest(sender=tenant.number, to=[to], body="promo")
+    with engine.begin() as conn:
+        return send_messages(conn, tenant.account, req, now=clock()).body["messages"][0]  # type: ignore[no-any-return]
+
+
+def _inbound(engine: Engine, clock: ManualClock, handset: str, to: str, body: str) -> None:
+    with engine.begin() as conn:
+        receive_inbound(conn, from_addr=handset, to_addr=to, body=body, now=clock(), source="test")
+
+
+def test_stop_blocks_until_start_and_help_replies(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, credits=10, now=clock())
+    other = make_tenant(engine, name="other", number="+15551230002", credits=10, now=clock())
+    handset = "+15550001234"
+    with engine.begin() as conn:
+        update_account(conn, t.account.id, settings={"stop_text": "You are unsubscribed."})
+    _inbound(engine, clock, handset, t.number, "Stop")
+    blocked = _send(engine, t, clock, handset)
+    assert (blocked["status"], blocked["error_code"], blocked["credits"]) == ("failed", "opted_out", 0)
+    # Opt-outs are per account: another account may still send.
+    assert _send(engine, other, clock, handset)["status"] == "queued"
+    _inbound(engine, clock, handset, t.number, "START")
+    assert _send(engine, t, clock, handset)["status"] == "queued"
+    _inbound(engine, clock, handset, t.number, "help")
+    with engine.connect() as conn:
+        replies = conn.execute(
+            select(messages.c.body, messages.c.credits, messages.c.to_addr)
+            .where(messages.c.from_addr == t.number, messages.c.body != "promo")
+            .order_by(messages.c.created_at, messages.c.id)
+        ).all()
+        assert balance(conn, t.account.id) == 9  # keyword replies are free
+    assert sorted(r.body for r in replies) == ["Reply STOP to unsubscribe.", "You are unsubscribed."]
+    assert {(r.credits, r.to_addr) for r in replies} == {(0, handset)}
