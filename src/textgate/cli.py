@@ -39,6 +39,9 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 messages_app = typer.Typer(help="Read messages through a running gateway.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Drive the built-in carrier simulator.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+webhooks_app = typer.Typer(
+    help="Where events go: signed webhooks and provider formats.", no_args_is_help=True
+)
 for sub, name in (
     (accounts_app, "accounts"),
     (numbers_app, "numbers"),
@@ -47,6 +50,7 @@ for sub, name in (
     (messages_app, "messages"),
     (simulate_app, "simulate"),
     (db_app, "db"),
+    (webhooks_app, "webhooks"),
 ):
     app.add_typer(sub, name=name)
 
@@ -301,6 +305,61 @@ def credits_add(
 
     balance = in_tx(lambda c: add_credits(c, find_account(c, account).id, amount, now=utcnow(), note=note))
     out.print(f"balance {balance}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    url: Annotated[str, typer.Argument(help="http(s) URL to deliver to.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option(help="message.status or message.received; repeat for both (default both)."),
+    ] = None,
+    format: Annotated[
+        str, typer.Option(help="standard, or a provider format such as textbetter_v2.")
+    ] = "standard",
+    number: Annotated[str | None, typer.Option(help="Only events about this number of the account.")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE format option; repeat.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the endpoint as JSON.")] = False,
+) -> None:
+    """Add an endpoint, e.g. forward one number's inbound messages in TextBetter's v2 shape.
+
+    Example: textgate webhooks add acme https://example.com/sms --event message.received
+    --format textbetter_v2 --number +15551230001
+    """
+    from textgate.domain.phone import normalize_number
+    from textgate.service.accounts import find_account
+    from textgate.webhooks.endpoints import create_endpoint
+    from textgate.webhooks.outbox import EVENT_TYPES
+
+    options: dict[str, Any] = {}
+    for item in option or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--option takes KEY=VALUE, not {item!r}")
+        options[key] = raw
+    settings = Settings()
+
+    def _add(conn: Connection) -> dict[str, Any]:
+        acc = find_account(conn, account)
+        return create_endpoint(
+            conn,
+            acc.id,
+            url,
+            event or list(EVENT_TYPES),
+            now=utcnow(),
+            allow_private=settings.allow_private_urls,
+            format=format,
+            number=normalize_number(number, region=acc.region, field="number") if number else None,
+            options=options or None,
+        )
+
+    endpoint = in_tx(_add)
+    if as_json:
+        emit_json(endpoint)
+    else:
+        out.print(f"endpoint {endpoint['id']} ({endpoint['format']}) → {endpoint['url']}")
+        out.print(f"signing secret [bold]{endpoint['secret']}[/]")
 
 
 # -- simulate ---------------------------------------------------------------------------------------

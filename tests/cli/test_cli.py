@@ -127,6 +127,7 @@ def test_send_to_unreachable_gateway_is_a_clear_error(monkeypatch: pytest.Monkey
         ["messages", "show"],
         ["simulate", "inbound"],
         ["db", "upgrade"],
+        ["webhooks", "add"],
     ],
 )
 def test_every_command_has_help_with_an_example(command: list[str]) -> None:
@@ -153,3 +154,22 @@ def test_account_settings(env: str) -> None:
     with engine.connect() as conn:
         assert "help_text" not in conn.execute(select(accounts.c.settings)).scalar_one()
     engine.dispose()
+
+
+def test_webhooks_add_with_format_and_number(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTGATE_ALLOW_PRIVATE_URLS", "true")
+    invoke("accounts", "create", "acme", "--json")
+    invoke("numbers", "add", "acme", "+15551230001")
+    out = invoke(
+        "webhooks", "add", "acme", "http://127.0.0.1:9/in", "--event", "message.received",
+        "--number", "15551230001", "--json",
+    )  # fmt: skip
+    ep = json.loads(out)
+    assert (ep["format"], ep["number"], ep["events"]) == ("standard", "+15551230001", ["message.received"])
+    assert ep["secret"].startswith("whsec_")
+    result = runner.invoke(app, ["webhooks", "add", "acme", "http://127.0.0.1:9/x", "--format", "nope"])
+    assert result.exit_code == 1 and "unknown format 'nope'" in result.stderr
+    result = runner.invoke(
+        app, ["webhooks", "add", "acme", "http://127.0.0.1:9/x", "--number", "+15551239999"]
+    )
+    assert result.exit_code == 1 and "not a number of this account" in result.stderr

@@ -49,6 +49,7 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "updated_at": isoformat(row.get("updated_at")),
         "sent_at": isoformat(row.get("sent_at")),
         "delivered_at": isoformat(row.get("delivered_at")),
+        "test": bool((row.get("meta") or {}).get("test")),
     }
 
 

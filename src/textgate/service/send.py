@@ -76,6 +76,9 @@ class SendRequest:
     max_segments: int | None = None
     #: System messages (keyword replies) cost nothing and reach numbers that have just opted out.
     system: bool = False
+    #: Test sends are validated and stored like real ones, answered the same way, but never dispatched
+    #: and never charged; they stay ``queued`` and are marked ``test``.
+    test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +330,7 @@ def send_messages(
             kind=ErrorKind.INVALID_CONTENT,
         )
     mtype = MessageType.MMS if media else MessageType.SMS
-    price = 0 if req.system else account.prices.price(mtype, info.segments)
+    price = 0 if req.system or req.test else account.prices.price(mtype, info.segments)
     stopped = set() if req.system else opted_out(conn, account.id, recipients)
     refusals = [
         (ErrorKind.OPTED_OUT, DEFAULT_MESSAGES[ErrorKind.OPTED_OUT])
@@ -364,9 +367,11 @@ def send_messages(
                 "expires_at": expires_at,
                 "created_at": now,
                 "updated_at": now,
-                "meta": req.meta,
+                "meta": {**(req.meta or {}), "test": True} if req.test else req.meta,
             }
         )
+        if req.test:
+            rows[-1]["due_at"] = None  # never dispatched
         if refusal is not None:
             kind, text = refusal
             rows[-1].update(
