@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     webhook_timeout: float = 10.0
     #: Allow webhook and media URLs on private/loopback addresses (tests, private deployments).
     allow_private_urls: bool = False
+    #: SMTP relay for email deliveries (reports and replies some providers send by email).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "textgate@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
     #: Run the background workers (dispatch, webhooks) inside ``serve``.
     run_workers: bool = True
     #: Simulator latencies, in seconds.

@@ -21,6 +21,7 @@ from textgate.ids import new_id
 from textgate.net import guard_url
 from textgate.store.schema import numbers, webhook_attempts, webhook_deliveries, webhook_endpoints
 from textgate.webhooks.formats import format_names, renderer
+from textgate.webhooks.mail import parse_mailto
 from textgate.webhooks.outbox import DEFAULT_RETRY_WINDOW, EVENT_TYPES
 from textgate.webhooks.signing import new_secret
 
@@ -137,7 +138,14 @@ def create_endpoint(
     ``format`` picks how events are rendered (``standard`` or a provider's format); ``number`` limits the
     endpoint to events about one of the account's numbers (e.g. inbound forwarding per number).
     """
-    url = guard_url(url, allow_private=allow_private, field="url")
+    if url.startswith("mailto:"):
+        if format == "standard":
+            raise ValidationError(
+                "standard events go to http(s) URLs; mailto: needs a mail format", field="url"
+            )
+        parse_mailto(url)
+    else:
+        url = guard_url(url, allow_private=allow_private, field="url")
     chosen = _check_events(events)
     if renderer(format) is None:
         raise ValidationError(

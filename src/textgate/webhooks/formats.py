@@ -49,9 +49,16 @@ class Rendered:
     content_type: str | None = "application/json"
     #: Query parameters appended to the endpoint URL (for formats that deliver by GET).
     query: dict[str, str] | None = None
+    #: Where this one delivery goes instead of the endpoint's URL (e.g. a ``mailto:`` given with a send).
+    url: str | None = None
 
 
 Renderer = Callable[[str, dict[str, Any], Endpoint, RenderContext], Rendered | None]
+
+
+def register_format(name: str, render: Renderer) -> None:
+    """Add a format at run time (tests, plug-ins); provider packages use their ``wire.FORMATS``."""
+    _FORMATS[name] = render
 
 
 def render_standard(event_type: str, data: dict[str, Any], _ep: Endpoint, ctx: RenderContext) -> Rendered:

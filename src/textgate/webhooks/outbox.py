@@ -81,9 +81,10 @@ def enqueue_event(
         out = render(event_type, data, ep, ctx) if render is not None else None
         if out is None:
             continue
-        target = None
+        target = out.url
         if out.query:
-            target = ep.url + ("&" if "?" in ep.url else "?") + urlencode(out.query)
+            base = target or ep.url
+            target = base + ("&" if "?" in base else "?") + urlencode(out.query)
         rows.append(
             {
                 "id": new_id("evt"),

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import aiosmtplib
 import httpx
 from prometheus_client import Counter
 from sqlalchemy import Engine, and_, exists, insert, select, update
@@ -38,6 +39,7 @@ from textgate.ids import new_id
 from textgate.net import check_url_at_send
 from textgate.store.db import run_sync
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
+from textgate.webhooks.mail import MailNotConfigured, parse_mailto, send_mail
 from textgate.webhooks.signing import sign_headers
 
 log = logging.getLogger(__name__)
@@ -229,7 +231,18 @@ class WebhookWorker:
         return True
 
     # -- sending -------------------------------------------------------------------------------
+    async def _mail(self, claim: Claim) -> Outcome:
+        try:
+            await send_mail(self.settings, parse_mailto(claim.url), claim.payload, claim.content_type)
+        except ValidationError as exc:
+            return Outcome(False, None, _clip(f"address refused: {exc.message}"), "refused")
+        except (MailNotConfigured, aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(False, None, _clip(f"{type(exc).__name__}: {exc}"), "network_error")
+        return Outcome(True, None, None, "succeeded")
+
     async def _post(self, claim: Claim, at: datetime) -> Outcome:
+        if claim.url.startswith("mailto:"):
+            return await self._mail(claim)
         try:
             if not self.settings.allow_private_urls:
                 await check_url_at_send(claim.url, allow_private=False)
