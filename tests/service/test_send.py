@@ -230,6 +230,17 @@ def test_account_policies_refuse_or_fail_recipients(engine: Engine) -> None:
     ]
     with engine.connect() as conn:
         assert balance(conn, account.id) == 9  # only the deliverable one is charged
+        stored = conn.execute(select(messages.c.to_addr, messages.c.status, messages.c.error_code)).all()
+    assert sorted(stored) == [
+        ("+61299999999", "failed", "invalid_destination"),
+        ("+61421000001", "queued", None),
+        ("+61499000001", "failed", "destination_blocked"),
+    ]
+    # A refused recipient before an accepted one (row shapes must not depend on the order).
+    first_refused = SendRequest(sender="+61421999001", to=["+61499000002", "0421000003"], body="hi")
+    with engine.begin() as conn:
+        msgs = send_messages(conn, account, first_refused, now=clock()).body["messages"]
+    assert [m["status"] for m in msgs] == ["failed", "queued"]
     with pytest.raises(ValidationError) as info, engine.begin() as conn:
         send_messages(
             conn, account, SendRequest(sender="+61421999001", to=["+15550000001"], body="x"), now=clock()

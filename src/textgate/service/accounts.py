@@ -228,6 +228,8 @@ def authenticate_secret(conn: Connection, secret: str) -> Account:
 
 def authenticate_key(conn: Connection, key_ref: str, secret: str, *, by_name: bool = False) -> Account:
     """Key-id (or key-name) plus secret authentication, as HTTP Basic and most dialects present it."""
+    if "\x00" in key_ref or len(key_ref) > 200:
+        raise AuthenticationError("invalid API key")  # cannot name a key; PostgreSQL refuses NUL anyway
     row = conn.execute(_BY_KEY_NAME if by_name else _BY_KEY_ID, {"ref": key_ref}).first()
     return _checked(row, hash_secret(secret))
 

@@ -113,6 +113,11 @@ _INSERT_EVENTS = insert(message_events)
 _INSERT_LEDGER = insert(ledger_entries)
 
 
+def _has_control(text: str) -> bool:
+    # PostgreSQL refuses NUL in text, and no identifier or file name needs control characters.
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
 def request_fingerprint(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
@@ -227,7 +232,11 @@ def _store_media(
         if item.content_base64 is None:
             raise ValidationError("each media item needs url or content_base64", field=name)
         ctype = (item.content_type or "").strip().lower()
-        if not _CONTENT_TYPE.match(ctype):
+        if item.filename is not None and (len(item.filename) > 255 or _has_control(item.filename)):
+            raise ValidationError(
+                "filename must be at most 255 characters without control characters", field=f"{name}.filename"
+            )
+        if len(ctype) > 100 or not _CONTENT_TYPE.match(ctype):
             raise ValidationError(
                 "content_type must be a MIME type such as image/jpeg", field=f"{name}.content_type"
             )
@@ -318,8 +327,11 @@ def send_messages(
         )
     if not body.strip() and not req.media:
         raise ValidationError("body is required unless media is given", field="body")
-    if req.client_ref is not None and len(req.client_ref) > 200:
-        raise ValidationError("client_ref is longer than 200 characters", field="client_ref")
+    if req.client_ref is not None:
+        if len(req.client_ref) > 200:
+            raise ValidationError("client_ref is longer than 200 characters", field="client_ref")
+        if _has_control(req.client_ref):
+            raise ValidationError("client_ref must not contain control characters", field="client_ref")
     schedule_at, expires_at = _timing(req, now)
     media = _store_media(conn, account, req.media, now) if req.media else None
     info = analyze(body)
@@ -359,6 +371,9 @@ def send_messages(
                 "segments": info.segments,
                 "credits": price,
                 "status": status.value,
+                # Every row carries every key: executemany needs one shape, and a refused row sets these.
+                "error_code": None,
+                "error_message": None,
                 "client_ref": req.client_ref,
                 "batch_id": batch_id,
                 "attempts": 0,
