@@ -233,3 +233,18 @@ def test_streamed_body_over_limit_is_413_too(client: TestClient, auth: dict[str,
     r = client.post("/v1/messages", content=chunks(), headers={**auth, "content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "too_large"
+
+
+def test_openapi_document_is_clean_and_lists_every_dialect() -> None:
+    import warnings
+
+    from textgate.config import Settings
+    from textgate.web.app import create_app
+
+    app = create_app(Settings(database_url="sqlite://"), workers=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. duplicate operation ids between dialects
+        spec = app.openapi()
+    paths = set(spec["paths"])
+    assert {"/api/v1/connect-hub/sms", "/api/v1/messaging/message", "/api/SendOutgoingMessages"} <= paths
+    assert "/SendTexts.aspx" in paths

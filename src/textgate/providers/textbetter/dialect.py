@@ -271,12 +271,22 @@ async def _send_texts(request: Request) -> str:
     return V1_SUCCESS
 
 
-@router.api_route(
+_V1_SUMMARY = "TextBetter v1: send one SMS (querystring); always HTTP 200, body `Success!` on success"
+
+
+@router.get(
     V1_PATH,
-    methods=["GET", "POST"],
-    summary="TextBetter v1: send one SMS (querystring); always HTTP 200, body `Success!` on success",
+    summary=_V1_SUMMARY,
     response_class=PlainTextResponse,
     openapi_extra={"parameters": _V1_PARAMS},
+    operation_id="textbetter_v1_send_get",
+)
+@router.post(
+    V1_PATH,
+    summary=_V1_SUMMARY + " (form or querystring)",
+    response_class=PlainTextResponse,
+    openapi_extra={"parameters": _V1_PARAMS},
+    operation_id="textbetter_v1_send_post",
 )
 async def send_texts(request: Request) -> PlainTextResponse:
     try:
