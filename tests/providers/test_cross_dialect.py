@@ -1,0 +1,102 @@
+"""All APIs act on the same accounts, numbers, credits and messages: a message sent through one is seen
+through the native API and through every other dialect's status look-up."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.helpers import ManualClock, Tenant, make_tenant
+from textgate.config import Settings
+from textgate.providers.betatel.ids import message_uuid
+from textgate.web.app import create_app
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=True)
+    with TestClient(create_app(settings, engine=engine, clock=ManualClock(), workers=False)) as c:
+        yield c
+
+
+@pytest.fixture
+def tenant(engine: Engine) -> Tenant:
+    return make_tenant(engine, credits=100, now=ManualClock()())
+
+
+def _native(client: TestClient, tenant: Tenant, message_id: str) -> dict:  # type: ignore[type-arg]
+    r = client.get(f"/v1/messages/{message_id}", headers={"Authorization": f"Bearer {tenant.key.secret}"})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _textingline(client: TestClient, tenant: Tenant, message_id: str) -> dict:  # type: ignore[type-arg]
+    r = client.get(f"/api/v1/messaging/message/{message_id}", auth=(tenant.key.key_id, tenant.key.secret))
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _betatel(client: TestClient, tenant: Tenant, message: dict) -> dict:  # type: ignore[type-arg]
+    uid = message_uuid(message["id"], message["created_at"])
+    headers = {"x-api-key": tenant.key.secret, "x-user-id": tenant.key.key_id}
+    r = client.get(f"/api/v1/connect-hub/sms/{uid}", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_one_message_many_views(client: TestClient, tenant: Tenant) -> None:
+    # Sent through TextBetter v2 ...
+    r = client.post(
+        f"/api/SendOutgoingMessages?code={tenant.key.key_id}",
+        json={
+            "fromNumber": "15551230001",
+            "toNumber": ["15550001000"],
+            "body": "hi",
+            "APIKey": tenant.key.secret,
+        },
+    )
+    assert r.status_code == 201, r.text
+    message_id = r.json()["RecordID"]
+    # ... seen by the native API, TextingLine and Betatel.
+    native = _native(client, tenant, message_id)
+    assert (native["from"], native["to"], native["body"], native["status"]) == (
+        "+15551230001",
+        "+15550001000",
+        "hi",
+        "queued",
+    )
+    assert _textingline(client, tenant, message_id)["status"] == "queued"
+    assert _betatel(client, tenant, native)["to"] in ("15550001000", "+15550001000")
+    # Sent through Betatel, seen natively; the credits are one ledger for all.
+    b = client.post(
+        "/api/v1/connect-hub/sms",
+        json={"from": "+15551230001", "to": "15550001001", "text": "yo"},
+        headers={"x-api-key": tenant.key.secret, "x-user-id": tenant.key.key_id},
+    )
+    assert b.status_code == 200, b.text
+    listed = client.get("/v1/messages", headers={"Authorization": f"Bearer {tenant.key.secret}"}).json()[
+        "data"
+    ]
+    assert {m["to"] for m in listed} == {"+15550001000", "+15550001001"}
+    account = client.get("/v1/account", headers={"Authorization": f"Bearer {tenant.key.secret}"}).json()
+    assert account["credits"] == 98
+    # MMS through TextBetter is an MMS everywhere.
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n tiny").decode()
+    mms = client.post(
+        f"/api/SendOutgoingMessages?code={tenant.key.key_id}",
+        json={
+            "fromNumber": "15551230001",
+            "toNumber": ["15550001002"],
+            "body": "look",
+            "APIKey": tenant.key.secret,
+            "filenames": ["a.png"],
+            "contentTypes": ["image/png"],
+            "images": [png],
+        },
+    )
+    assert mms.status_code == 201, mms.text
+    assert _native(client, tenant, mms.json()["RecordID"])["type"] == "mms"
