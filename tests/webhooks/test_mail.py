@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
 
 from tests.helpers import ManualClock, make_tenant
+from tests.smtp import Inbox, smtp_server
 from textgate.config import Settings
 from textgate.domain.errors import ValidationError
 from textgate.store.schema import webhook_deliveries
@@ -38,31 +35,10 @@ register_format("test_mail_report", _report)
 register_format("test_mail_reply", _reply_to_sender)
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as inbox:
+        yield inbox, inbox.port
 
 
 def _run(engine: Engine, settings: Settings, clock: ManualClock) -> int:

@@ -33,10 +33,12 @@ import orjson
 from fastapi import Request
 from sqlalchemy import Connection, select
 
+from textgate.api.deps import now_of
 from textgate.api.sending import accept_send
 from textgate.domain.errors import Conflict, ErrorKind, TextgateError, ValidationError
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.providers.bestsms import settings as opts
+from textgate.providers.bestsms.email import ensure_reply_endpoint
 from textgate.providers.bestsms.threads import SCOPE
 from textgate.service.accounts import Account
 from textgate.service.send import Idempotency, SendRequest, request_fingerprint
@@ -198,9 +200,13 @@ async def submit(request: Request, authenticate: Callable[[Connection], Account]
         test=sub.test,
     )
 
+    now = now_of(request)
+
     def _prepare(conn: Connection) -> Account:
         # Runs inside the send transaction, before the core reads the request.
         account = authenticate(conn)
+        if sub.email_reply and not sub.test:
+            ensure_reply_endpoint(conn, account.id, sub.email_reply, now)
         for i, raw in enumerate(sub.numbers):
             name = sub.number_field if len(sub.numbers) == 1 else f"{sub.number_field}[{i}]"
             normalize_number(raw, region=account.region, field=name)

@@ -39,6 +39,7 @@ import orjson
 from sqlalchemy import Connection, func, select
 
 from textgate.domain.message import MessageStatus
+from textgate.providers.bestsms import email
 from textgate.providers.bestsms import settings as opts
 from textgate.providers.bestsms.threads import message_row, thread_of
 from textgate.service.accounts import get_account
@@ -216,4 +217,9 @@ def render_xml(event_type: str, data: dict[str, Any], ep: Endpoint, ctx: RenderC
     )
 
 
-FORMATS: dict[str, Renderer] = {"bestsms_json": render_json, "bestsms_xml": render_xml}
+FORMATS: dict[str, Renderer] = {
+    "bestsms_json": render_json,
+    "bestsms_xml": render_xml,
+    email.REPORT_FORMAT: email.render_report_email,
+    email.REPLY_FORMAT: email.render_reply_email,
+}
