@@ -9,7 +9,6 @@ error, never a 500, and leave nothing behind (no message stored, no credit taken
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -18,10 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from tests.helpers import ManualClock, Tenant, make_tenant
-from textgate.config import Settings
 from textgate.service.accounts import balance
 from textgate.store.schema import messages
-from textgate.web.app import create_app
 
 CASES = (
     "bad_credentials",
@@ -59,16 +56,6 @@ class DialectContract:
         assert 200 <= response.status_code < 300, response.text
 
     # -- fixtures ----------------------------------------------------------------------------------
-    @pytest.fixture
-    def clock(self) -> ManualClock:
-        return ManualClock()
-
-    @pytest.fixture
-    def client(self, engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-        settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=True)
-        with TestClient(create_app(settings, engine=engine, clock=clock, workers=False)) as c:
-            yield c
-
     @pytest.fixture
     def tenant(self, engine: Engine, clock: ManualClock) -> Tenant:
         return make_tenant(engine, credits=100, number=self.sender, now=clock())

@@ -4,23 +4,13 @@ through the native API and through every other dialect's status look-up."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.helpers import ManualClock, Tenant, make_tenant
-from textgate.config import Settings
 from textgate.providers.betatel.ids import message_uuid
-from textgate.web.app import create_app
-
-
-@pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
-    settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=True)
-    with TestClient(create_app(settings, engine=engine, clock=ManualClock(), workers=False)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -11,28 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.helpers import ManualClock, Tenant, make_tenant
-from textgate.config import Settings
-from textgate.web.app import create_app
 
 #: The document's sender number (it owns it in every test) and a recipient textgate accepts.
 SENDER = "15551230001"
 RECIPIENT = "15550001000"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def client(engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=True)
-    with TestClient(create_app(settings, engine=engine, clock=clock, workers=False)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -14,18 +14,6 @@ from textgate.web.app import create_app
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()  # 2026-03-15T14:30:00Z, the seed's createdAt
-
-
-@pytest.fixture
-def client(engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
-    settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=True)
-    with TestClient(create_app(settings, engine=engine, clock=clock, workers=False)) as c:
-        yield c
-
-
-@pytest.fixture
 def guarded_client(engine: Engine, clock: ManualClock) -> Iterator[TestClient]:
     """A deployment that does not allow private URLs (the default)."""
     settings = Settings(database_url="sqlite://", run_workers=False, allow_private_urls=False)
