@@ -90,3 +90,71 @@ def test_one_message_many_views(client: TestClient, tenant: Tenant) -> None:
     )
     assert mms.status_code == 201, mms.text
     assert _native(client, tenant, mms.json()["RecordID"])["type"] == "mms"
+
+
+def test_every_dialect_reports_an_opt_out_its_own_way(
+    client: TestClient, tenant: Tenant, engine: Engine
+) -> None:
+    from textgate.service.inbound import receive_inbound
+
+    with engine.begin() as conn:
+        receive_inbound(
+            conn,
+            from_addr="+15550001000",
+            to_addr=tenant.number,
+            body="STOP",
+            now=ManualClock()(),
+            source="test",
+        )
+    # TextingLine: 201 with status failed and errorType opted_out.
+    tl = client.post(
+        "/api/v1/messaging/message",
+        json={"to": "+15550001000", "from": tenant.number, "body": "promo"},
+        auth=(tenant.key.key_id, tenant.key.secret),
+    )
+    assert tl.status_code == 201 and (tl.json()["status"], tl.json()["errorType"]) == ("failed", "opted_out")
+    # TextBetter v2: a 400 "Message not sent" naming the reason.
+    tb = client.post(
+        f"/api/SendOutgoingMessages?code={tenant.key.key_id}",
+        json={
+            "fromNumber": "15551230001",
+            "toNumber": ["15550001000"],
+            "body": "promo",
+            "APIKey": tenant.key.secret,
+        },
+    )
+    assert (
+        tb.status_code == 400
+        and "Message not sent" in tb.json()["message"]
+        and "opted" in tb.json()["message"]
+    )
+    # TextBetter v1: HTTP 200 with an error text instead of Success!.
+    v1 = client.get(
+        "/SendTexts.aspx",
+        params={
+            "KEY": tenant.key.secret,
+            "DID": "15551230001",
+            "ToNumber": "15550001000",
+            "Message": "promo",
+        },
+    )
+    assert v1.status_code == 200 and v1.text != "Success!" and "opted" in v1.text
+    # Betatel: accepted, and its look-up says Failed with the error code.
+    headers = {"x-api-key": tenant.key.secret, "x-user-id": tenant.key.key_id}
+    bt = client.post(
+        "/api/v1/connect-hub/sms",
+        json={"from": "ACME", "to": "15550001000", "text": "promo"},
+        headers=headers,
+    )
+    assert bt.status_code == 200, bt.text
+    look = client.get(f"/api/v1/connect-hub/sms/{bt.json()['messageId']}", headers=headers).json()
+    assert (look["status"], look["errorCode"]) == ("Failed", "opted_out")
+    # Native: 202 with the message failed; nothing was charged for any of them.
+    native = client.post(
+        "/v1/messages",
+        json={"from": tenant.number, "to": "+15550001000", "body": "promo"},
+        headers={"Authorization": f"Bearer {tenant.key.secret}"},
+    )
+    assert native.json()["messages"][0]["error_code"] == "opted_out"
+    account = client.get("/v1/account", headers={"Authorization": f"Bearer {tenant.key.secret}"}).json()
+    assert account["credits"] == 100
