@@ -158,3 +158,25 @@ def test_every_dialect_reports_an_opt_out_its_own_way(
     assert native.json()["messages"][0]["error_code"] == "opted_out"
     account = client.get("/v1/account", headers={"Authorization": f"Bearer {tenant.key.secret}"}).json()
     assert account["credits"] == 100
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "shape"),
+    [
+        ("post", "/v1/messages", 413, '"code":"too_large"'),
+        ("post", "/api/SendOutgoingMessages?code=x", 400, '"CarrierID":"0"'),
+        ("post", "/SendTexts.aspx", 200, "Error: request body larger than"),
+        ("post", "/api/v1/messaging/message", 413, '"code":413'),
+        ("post", "/api/v1/connect-hub/sms", 413, '"statusCode":413'),
+        ("post", "/bestsms/send", 400, "request body larger than"),
+        ("post", "/api/v3.00/sms", 400, '"ErrorMessage"'),
+    ],
+)
+def test_an_oversized_body_is_refused_in_each_apis_own_shape(
+    client: TestClient, method: str, path: str, status: int, shape: str
+) -> None:
+    r = client.request(
+        method, path, content=b"x" * (21 * 1024 * 1024), headers={"content-type": "text/plain"}
+    )
+    assert r.status_code == status, r.text
+    assert shape in r.text.replace(" ", "") or shape in r.text

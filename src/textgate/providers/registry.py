@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
+from starlette.responses import Response
 
 import textgate.providers
+from textgate.domain.errors import TextgateError
 
 
 def dialect_routers() -> dict[str, APIRouter]:
@@ -27,6 +30,22 @@ def dialect_routers() -> dict[str, APIRouter]:
         if isinstance(router, APIRouter):
             routers[info.name] = router
     return routers
+
+
+ErrorRenderer = Callable[[str, TextgateError], Response]
+
+
+def error_renderers() -> list[tuple[tuple[str, ...], ErrorRenderer]]:
+    """Per dialect, its lower-case path prefixes and how it answers an error raised before its routes
+    run (``ERROR_PATHS`` and ``render_error`` in its ``dialect`` module)."""
+    out: list[tuple[tuple[str, ...], ErrorRenderer]] = []
+    for name in dialect_routers():
+        module = importlib.import_module(f"textgate.providers.{name}.dialect")
+        paths = getattr(module, "ERROR_PATHS", None)
+        render = getattr(module, "render_error", None)
+        if paths and callable(render):
+            out.append((tuple(paths), render))
+    return out
 
 
 def install_dialects(app: FastAPI) -> list[str]:

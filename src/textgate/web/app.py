@@ -20,7 +20,7 @@ from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.providers.base import Health
-from textgate.providers.registry import install_dialects
+from textgate.providers.registry import error_renderers, install_dialects
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
@@ -94,5 +94,5 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, renderers=error_renderers())
     return app

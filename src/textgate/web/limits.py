@@ -6,15 +6,30 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from textgate.domain.errors import ErrorKind
+from textgate.domain.errors import ErrorKind, TooLarge
+from textgate.providers.registry import ErrorRenderer
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``renderers`` answer the refusal in a provider dialect's own shape on that dialect's paths."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        renderers: list[tuple[tuple[str, ...], ErrorRenderer]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.renderers = renderers or []
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", "")).lower()
+        for prefixes, render in self.renderers:
+            if path.startswith(prefixes):
+                error = TooLarge(f"request body larger than {self.max_bytes} bytes")
+                await render(path, error)(scope, receive, send)
+                return
         body = orjson.dumps(
             {
                 "error": {
@@ -47,7 +62,7 @@ class BodySizeLimit:
                 except ValueError:
                     break
                 if declared > self.max_bytes:
-                    await self._reject(send)
+                    await self._reject(scope, receive, send)
                     return
                 # The HTTP server delivers no more than the declared length: nothing to count.
                 await self.app(scope, receive, send)
@@ -66,7 +81,7 @@ class BodySizeLimit:
                     # (frameworks turn exceptions raised from receive() into their own 400s).
                     if not started and not rejected:
                         rejected = True
-                        await self._reject(send)
+                        await self._reject(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

@@ -45,6 +45,7 @@ from textgate.providers.bestsms.reports import (
 from textgate.providers.bestsms.sending import Submission, check_email, check_message_id, parse_mode, submit
 from textgate.providers.bestsms.web import (
     answer_poll,
+    json_error,
     key_authenticator,
     poll_authenticator,
     read_params,
@@ -163,3 +164,12 @@ async def inbound(request: Request) -> Response:
 # The REST API the published SDK calls, at the real API's path and under /bestsms as well.
 for _prefix in rest.PREFIXES:
     router.include_router(rest.router, prefix=_prefix)
+
+
+#: Paths of this dialect (lower case): errors raised before a route runs, such as a body over the size
+#: limit, are answered in BestSMS's shape there (JSON for the REST API, text for the HTTPS API).
+ERROR_PATHS = ("/bestsms/", "/api/v3.00/")
+
+
+def render_error(path: str, exc: TextgateError) -> Response:
+    return json_error(exc) if "/api/v3.00/" in path else text_error(exc)

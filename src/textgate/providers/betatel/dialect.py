@@ -231,3 +231,12 @@ async def get_sms_status(
     except TextgateError as exc:
         return _error(exc)
     return FastJSONResponse(wire.status_answer(view, user_id=x_user_id or ""))
+
+
+#: Paths of this dialect (lower case): errors raised before a route runs, such as a body over the size
+#: limit, are answered in Betatel's shape there.
+ERROR_PATHS = ("/api/v1/connect-hub/",)
+
+
+def render_error(_path: str, exc: TextgateError) -> Response:
+    return _error(exc)

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import Connection
 
 from textgate.api.sending import accept_send
@@ -301,3 +301,14 @@ router.add_api_route(
     V2_PATH.lower(), send_outgoing_messages, methods=["POST"], status_code=201, include_in_schema=False
 )
 router.add_api_route(V1_PATH.lower(), send_texts, methods=["GET", "POST"], include_in_schema=False)
+
+
+#: Paths of this dialect (lower case): errors raised before a route runs, such as a body over the size
+#: limit, are answered in TextBetter's shape there (v1 keeps its promise of HTTP 200).
+ERROR_PATHS = (V2_PATH.lower(), V1_PATH.lower())
+
+
+def render_error(path: str, exc: TextgateError) -> Response:
+    if path.startswith(V1_PATH.lower()):
+        return _v1_text(f"Error: {exc.message}")
+    return _v2_error(exc.message)

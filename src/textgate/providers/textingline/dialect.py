@@ -241,3 +241,12 @@ async def get_message(message_id: str, request: Request) -> Response:
         return _error(exc)
     media_url = wire.media_url_of(row.get("meta"), row.get("media"))
     return FastJSONResponse(wire.message_object(message_view(row), media_url))
+
+
+#: Paths of this dialect (lower case): errors raised before a route runs, such as a body over the size
+#: limit, are answered in TextingLine's shape there.
+ERROR_PATHS = ("/api/v1/messaging/",)
+
+
+def render_error(_path: str, exc: TextgateError) -> Response:
+    return _error(exc)
