@@ -38,7 +38,19 @@ def _betatel(client: TestClient, tenant: Tenant, message: dict) -> dict:  # type
     return r.json()  # type: ignore[no-any-return]
 
 
-def test_one_message_many_views(client: TestClient, tenant: Tenant) -> None:
+def _bestsms_status(client: TestClient, tenant: Tenant, engine: Engine, message_id: str) -> dict:  # type: ignore[type-arg]
+    from textgate.service.accounts import create_key
+
+    with engine.begin() as conn:
+        key = create_key(conn, tenant.account.id, now=ManualClock()(), name=f"poll-{message_id[-6:]}")
+    r = client.get(f"/bestsms/status/{message_id}", params={"Sender": key.name, "Token": key.secret})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["Result"] == "Success" and body["Recipients"][0]["Destination"] == "+15550001000"
+    return body  # type: ignore[no-any-return]
+
+
+def test_one_message_many_views(client: TestClient, tenant: Tenant, engine: Engine) -> None:
     # Sent through TextBetter v2 ...
     r = client.post(
         f"/api/SendOutgoingMessages?code={tenant.key.key_id}",
@@ -61,6 +73,7 @@ def test_one_message_many_views(client: TestClient, tenant: Tenant) -> None:
     )
     assert _textingline(client, tenant, message_id)["status"] == "queued"
     assert _betatel(client, tenant, native)["to"] in ("15550001000", "+15550001000")
+    assert _bestsms_status(client, tenant, engine, message_id)["Status"] == "Pending"
     # Sent through Betatel, seen natively; the credits are one ledger for all.
     b = client.post(
         "/api/v1/connect-hub/sms",

@@ -5,7 +5,8 @@ report is keyed on it; textgate keeps it as the messages' ``client_ref``. The se
 MessageID as an idempotency key (scope :data:`SCOPE`), whose primary key makes it unique per account and
 whose stored answer lists the job's message ids — so a poll is a primary-key look-up, not a scan of
 ``client_ref``. Messages that carry a ``client_ref`` but were sent another way (the native API) are
-still found, by a scan of the account's messages.
+still found, by a scan of the account's messages, and any message can be polled by textgate's own id
+(``msg_...``), so messages sent through other APIs are visible here too.
 
 Replies are not linked by the carrier; they are threaded here, by query, without any schema of their
 own: an inbound message from handset X to the account's number Y answers the latest outbound message
@@ -69,6 +70,18 @@ def job_messages(conn: Connection, account_id: str, message_id: str) -> list[Row
                     messages.c.direction == Direction.OUTBOUND.value,
                 )
                 .order_by(messages.c.created_at, messages.c.id)
+            )
+        ]
+    if not rows and message_id.startswith("msg_"):
+        # A message sent through another API (native, another dialect) is polled by textgate's own id.
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(messages).where(
+                    messages.c.account_id == account_id,
+                    messages.c.id == message_id,
+                    messages.c.direction == Direction.OUTBOUND.value,
+                )
             )
         ]
     if not rows:
