@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,16 +49,21 @@ def prepare_database(engine: Engine) -> None:
 class GatewaySink:
     """Where connectors report: receipts and inbound messages become store transactions."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, on_change: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        # Called after a receipt or inbound message was stored (it may have queued webhooks).
+        self.on_change = on_change or (lambda: None)
 
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
         def _apply() -> list[bool]:
             with self.engine.begin() as conn:
                 return record_receipts(conn, connector, receipts, now=self.clock())
 
-        return await run_sync(self.engine, _apply)
+        matched = await run_sync(self.engine, _apply)
+        if any(matched):
+            self.on_change()
+        return matched
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         def _apply() -> str | None:
@@ -76,7 +82,9 @@ class GatewaySink:
                 return str(view["id"])
 
         try:
-            return await run_sync(self.engine, _apply)
+            stored = await run_sync(self.engine, _apply)
+            self.on_change()
+            return stored
         except NotFound:
             log.warning("inbound message to %s dropped: no account owns that number", message.to_addr)
             return None
@@ -94,6 +102,7 @@ def build_connector(settings: Settings, engine: Engine, clock: Clock) -> Connect
         numbers=sim.get("numbers", {}),
         clock=clock,
         poll_interval=settings.poll_interval,
+        idle_max=settings.idle_poll_max,
     )
 
 
@@ -130,10 +139,12 @@ class Gateway:
             batch=s.dispatch_batch,
             lease_seconds=s.lease_seconds,
             poll_interval=s.poll_interval,
+            idle_max=s.idle_poll_max,
             retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
         )
         self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
         self.webhooks = WebhookWorker(self.engine, s, client=self.http, clock=self.clock)
+        self.dispatcher.on_recorded = self.webhooks.idle.nudge
 
     async def start(self, *, workers: bool = True) -> None:
         self.build()
@@ -141,7 +152,7 @@ class Gateway:
         if not workers:
             return
         self._stop.clear()
-        await self.connector.start(GatewaySink(self.engine, self.clock))
+        await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.webhooks.idle.nudge))
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch"),
             asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"),
@@ -150,7 +161,9 @@ class Gateway:
     def nudge(self) -> None:
         """Tell the dispatcher there is new work (saves a poll interval of latency)."""
         if self.dispatcher is not None:
-            self.dispatcher.wakeup.set()
+            self.dispatcher.idle.nudge()
+        if self.webhooks is not None:
+            self.webhooks.idle.nudge()  # a send may have stored failed messages with webhooks
 
     async def stop(self) -> None:
         self._stop.set()

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     dispatch_concurrency: int = 64
     lease_seconds: float = 30.0
     poll_interval: float = 0.05
+    #: Longest wait of an idle background loop (waits double from poll_interval up to this).
+    idle_poll_max: float = 1.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     max_attempts: int = 8

@@ -22,7 +22,7 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from textgate.service.status import change_status, change_statuses
 from textgate.store.db import run_sync
 from textgate.store.schema import message_events, messages
 from textgate.webhooks.outbox import EndpointCache
+from textgate.workers.idle import IdleWait
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class DispatchWorker:
         batch: int = 200,
         lease_seconds: float = 30.0,
         poll_interval: float = 0.05,
+        idle_max: float = 1.0,
         retry: RetryPolicy | None = None,
         worker_id: str | None = None,
     ) -> None:
@@ -79,7 +81,9 @@ class DispatchWorker:
         self.poll_interval = poll_interval
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-        self.wakeup = asyncio.Event()
+        self.idle = IdleWait(poll_interval, idle_max)
+        #: Called after a round's results are recorded (they may have queued webhooks).
+        self.on_recorded: Callable[[], None] = lambda: None
 
     # -- claim ------------------------------------------------------------------------------------
     def claim(self) -> list[Mapping[str, Any]]:
@@ -230,6 +234,7 @@ class DispatchWorker:
             err = CarrierError(f"connector failure: {exc}", kind=ErrorKind.PLATFORM_ERROR, retryable=True)
             outcomes = [err] * len(batch)
         await run_sync(self.engine, self.record, claimed, outcomes)
+        self.on_recorded()
         return len(claimed)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -239,12 +244,7 @@ class DispatchWorker:
             except Exception:
                 log.exception("dispatch round failed; retrying")
                 worked = 0
+            if worked:
+                self.idle.worked()
             if worked < self.batch:
-                self.wakeup.clear()
-                waiter = asyncio.ensure_future(self.wakeup.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
-                )
-                waiter.cancel()
-                stopper.cancel()
+                await self.idle.wait(stop)

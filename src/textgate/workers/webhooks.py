@@ -41,6 +41,7 @@ from textgate.store.db import run_sync
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 from textgate.webhooks.mail import MailNotConfigured, parse_mailto, send_mail
 from textgate.webhooks.signing import sign_headers
+from textgate.workers.idle import IdleWait
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class WebhookWorker:
         self.concurrency = max(1, concurrency)
         self.rng = rng
         self._lease = timedelta(seconds=settings.lease_seconds)
+        self.idle = IdleWait(settings.poll_interval, settings.idle_poll_max)
 
     # -- the queue -----------------------------------------------------------------------------
     def _claim(self, now: datetime) -> list[Claim]:
@@ -302,19 +304,20 @@ class WebhookWorker:
         return len(claims)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set; sleeps ``poll_interval`` when idle and survives any error."""
+        """Send until ``stop`` is set; waits (see ``workers.idle``) when idle and survives any error."""
         log.info("webhook worker %s started", self.worker_id)
         while not stop.is_set():
-            idle = self.settings.poll_interval
             try:
                 sent = await self.run_once()
             except Exception:
                 log.exception("webhook worker %s: pass failed", self.worker_id)
-                sent = 0
-                idle = max(idle, ERROR_PAUSE_SECONDS)  # e.g. the database is down: do not spin
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                with contextlib.suppress(TimeoutError):  # e.g. the database is down: do not spin
+                    await asyncio.wait_for(stop.wait(), timeout=ERROR_PAUSE_SECONDS)
+                continue
+            if sent:
+                self.idle.worked()
+            else:
+                await self.idle.wait(stop)
         log.info("webhook worker %s stopped", self.worker_id)
 
 

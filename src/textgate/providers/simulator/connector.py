@@ -24,7 +24,6 @@ More can be configured under ``[simulator.numbers]`` in the TOML configuration.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Health, InboundMessage, OutboundMessage, Receipt, ReportSink
 from textgate.store.db import run_sync
 from textgate.store.schema import simulator_events
+from textgate.workers.idle import IdleWait
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class SimulatorConnector(Connector):
         numbers: dict[str, Any] | None = None,
         clock: Clock = utcnow,
         poll_interval: float = 0.05,
+        idle_max: float = 1.0,
         batch: int = 500,
     ) -> None:
         self.name = name
@@ -127,6 +128,8 @@ class SimulatorConnector(Connector):
         self.behaviours = parse_behaviours(numbers or {})
         self.clock = clock
         self.poll_interval = poll_interval
+        self.idle = IdleWait(poll_interval, idle_max)
+        self._next_due: datetime | None = None
         self.batch = batch
         self._sink: ReportSink | None = None
         self._task: asyncio.Task[None] | None = None
@@ -182,6 +185,9 @@ class SimulatorConnector(Connector):
                 events.append(event)
         if events:
             await run_sync(self.engine, self._store_events, events)
+            earliest = min(e["due_at"] for e in events)
+            self._next_due = earliest if self._next_due is None else min(self._next_due, earliest)
+            self.idle.nudge()
         return outcomes
 
     def _store_events(self, events: list[dict[str, Any]]) -> None:
@@ -232,9 +238,18 @@ class SimulatorConnector(Connector):
             except Exception:  # keep reporting whatever one bad event does
                 log.exception("simulator report loop failed; continuing")
                 worked = 0
-            if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+            if worked:
+                self.idle.worked()
+                continue
+            # Sleep until the next report this process knows of is due (reports queued by another
+            # process are found within the idle cap).
+            at_most = None
+            if self._next_due is not None:
+                at_most = (self._next_due - self.clock()).total_seconds()
+                if at_most <= 0:
+                    self._next_due = None
+                    at_most = None
+            await self.idle.wait(self._stop, at_most=at_most)
 
     def _due(self) -> list[Any]:
         with self.engine.connect() as conn:
