@@ -39,7 +39,6 @@ from textgate.providers.bestsms.reports import (
     param,
     received_document,
     replies_document,
-    status_document,
     time_frame,
 )
 from textgate.providers.bestsms.sending import Submission, check_email, check_message_id, parse_mode, submit
@@ -49,6 +48,7 @@ from textgate.providers.bestsms.web import (
     key_authenticator,
     poll_authenticator,
     read_params,
+    status_poll,
     text_error,
 )
 from textgate.service.accounts import Account
@@ -115,11 +115,7 @@ async def send(request: Request) -> Response:
     openapi_extra={"parameters": _POLL_AUTH + _PAGING},
 )
 async def status(message_id: str, request: Request) -> Response:
-    def build(conn: Connection, account: Account, params: dict[str, str]) -> dict[str, Any]:
-        page, per_page = paging(params)
-        return status_document(conn, account, message_id, page=page, per_page=per_page)
-
-    return await answer_poll(request, poll_authenticator, build)
+    return await answer_poll(request, poll_authenticator, status_poll(message_id))
 
 
 @router.get(

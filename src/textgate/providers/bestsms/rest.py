@@ -34,9 +34,15 @@ from textgate.api.deps import now_of, parse_authorization
 from textgate.api.responses import FastJSONResponse
 from textgate.domain.errors import TextgateError, ValidationError
 from textgate.providers.bestsms import settings as opts
-from textgate.providers.bestsms.reports import paging, received_document, status_document, time_frame
+from textgate.providers.bestsms.reports import paging, received_document, time_frame
 from textgate.providers.bestsms.sending import Submission, check_email, check_message_id, parse_mode, submit
-from textgate.providers.bestsms.web import answer_poll, header_authenticator, json_error, poll_authenticator
+from textgate.providers.bestsms.web import (
+    answer_poll,
+    header_authenticator,
+    json_error,
+    poll_authenticator,
+    status_poll,
+)
 from textgate.service.accounts import Account
 
 PREFIXES = ("/api/v3.00", "/bestsms/api/v3.00")
@@ -155,11 +161,7 @@ async def sms_received(request: Request) -> Response:
     "/sms/{message_id}", summary="Status and replies of a message (REST API v3.00)", include_in_schema=True
 )
 async def sms_status(message_id: str, request: Request) -> Response:
-    def build(conn: Connection, account: Account, params: dict[str, str]) -> dict[str, Any]:
-        page, per_page = paging(params)
-        return status_document(conn, account, message_id, page=page, per_page=per_page)
-
-    return await answer_poll(request, poll_authenticator, build)
+    return await answer_poll(request, poll_authenticator, status_poll(message_id))
 
 
 @router.patch(

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from textgate.api.deps import parse_authorization, run_db
 from textgate.api.responses import FastJSONResponse
 from textgate.domain.errors import AuthenticationError, ErrorKind, TextgateError, ValidationError
-from textgate.providers.bestsms.reports import param
+from textgate.providers.bestsms.reports import paging, param, status_document
 from textgate.providers.bestsms.sending import reason
 from textgate.service.accounts import Account, authenticate_key, authenticate_secret
 
@@ -154,6 +154,16 @@ def poll_authenticator(request: Request, params: dict[str, str]) -> Authenticate
     if sender is None and token is None and request.headers.get("authorization"):
         return header_authenticator(request)
     return key_authenticator(sender, token)
+
+
+def status_poll(message_id: str) -> Callable[[Connection, Account, dict[str, str]], dict[str, Any]]:
+    """The status poll's document builder, shared by ``/bestsms/status`` and the REST ``/sms/{id}``."""
+
+    def build(conn: Connection, account: Account, params: dict[str, str]) -> dict[str, Any]:
+        page, per_page = paging(params)
+        return status_document(conn, account, message_id, page=page, per_page=per_page)
+
+    return build
 
 
 async def answer_poll(

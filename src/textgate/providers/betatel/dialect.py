@@ -201,6 +201,20 @@ async def _look_up(
     return await run_db(request, _find)
 
 
+async def _answer_look_up(
+    request: Request,
+    api_key: str | None,
+    user_id: str | None,
+    message_id: str,
+    render: Callable[..., dict[str, Any]],
+) -> Response:
+    try:
+        view = await _look_up(request, api_key, user_id, message_id)
+    except TextgateError as exc:
+        return _error(exc)
+    return FastJSONResponse(render(view, user_id=user_id or ""))
+
+
 @router.get(
     PATH + "/{messageId}",
     summary="A message's details and status (Betatel)",
@@ -210,11 +224,7 @@ async def _look_up(
 async def get_sms(
     request: Request, messageId: str, x_api_key: ApiKey = None, x_user_id: UserId = None
 ) -> Response:
-    try:
-        view = await _look_up(request, x_api_key, x_user_id, messageId)
-    except TextgateError as exc:
-        return _error(exc)
-    return FastJSONResponse(wire.details(view, user_id=x_user_id))
+    return await _answer_look_up(request, x_api_key, x_user_id, messageId, wire.details)
 
 
 @router.get(
@@ -226,11 +236,7 @@ async def get_sms(
 async def get_sms_status(
     request: Request, messageId: str, x_api_key: ApiKey = None, x_user_id: UserId = None
 ) -> Response:
-    try:
-        view = await _look_up(request, x_api_key, x_user_id, messageId)
-    except TextgateError as exc:
-        return _error(exc)
-    return FastJSONResponse(wire.status_answer(view, user_id=x_user_id or ""))
+    return await _answer_look_up(request, x_api_key, x_user_id, messageId, wire.status_answer)
 
 
 #: Paths of this dialect (lower case): errors raised before a route runs, such as a body over the size
