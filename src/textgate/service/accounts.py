@@ -11,7 +11,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
@@ -34,6 +36,19 @@ class Account:
     owned_senders_only: bool
     parent_id: str | None
     settings: dict[str, Any]
+    username: str | None = None
+    access_level: str = "admin"
+    profile: dict[str, Any] | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.access_level == "admin"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The account's time zone (setting ``timezone``, an IANA name; UTC by default). Dates users type
+        without a zone (schedule dates, report ranges) are read in it, and reports are written in it."""
+        return zone_of(self.settings.get("timezone"))
 
     @classmethod
     def from_row(cls, row: Any) -> Account:
@@ -46,6 +61,9 @@ class Account:
             owned_senders_only=bool(row.owned_senders_only),
             parent_id=row.parent_id,
             settings=dict(row.settings or {}),
+            username=row.username,
+            access_level=row.access_level or "admin",
+            profile=dict(row.profile) if row.profile else None,
         )
 
 
@@ -58,6 +76,18 @@ class NewKey:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def zone_of(name: str | None) -> ZoneInfo:
+    if not name:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            f"timezone {name!r} is not an IANA time zone name (e.g. Europe/London)", field="timezone"
+        ) from exc
 
 
 def _check_region(region: str) -> str:
@@ -136,6 +166,8 @@ def update_account(
             raise ValidationError("status must be active or suspended", field="status")
         values["status"] = status
     current = get_account(conn, account_id)
+    if settings and settings.get("timezone") is not None:
+        zone_of(str(settings["timezone"]))
     if settings:
         merged = {**current.settings, **settings}
         values["settings"] = {k: v for k, v in merged.items() if v is not None}
@@ -216,7 +248,7 @@ def _checked(row: Any, digest: str) -> Account:
     if not hmac.compare_digest(expected, digest) or row is None:
         raise AuthenticationError("invalid API key")
     if row.status != "active":
-        raise AuthenticationError("this account is suspended")
+        raise AuthenticationError("this account is suspended", suspended=True)
     return Account.from_row(row)
 
 

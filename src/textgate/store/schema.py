@@ -95,6 +95,14 @@ accounts = Table(
     Column("owned_senders_only", Boolean, nullable=False, default=False),
     Column("settings", JSON, nullable=False, default=dict),
     Column("created_at", TS, nullable=False),
+    # Sign-in name of a user (sub-accounts are created with one; unique across the gateway when set).
+    Column("username", String(100), nullable=True, unique=True),
+    # scrypt hash of the user's password ("scrypt$n$r$p$salt$hash"), when the user has one.
+    Column("password_hash", String(200), nullable=True),
+    # "admin" users may create users and transfer credits to their children; "normal" ones may not.
+    Column("access_level", String(10), nullable=False, server_default="admin"),
+    # first_name, last_name, email, telephone, credit_reminder, alert_days: what the account's owner told us.
+    Column("profile", JSON(none_as_null=True), nullable=True),
 )
 
 api_keys = Table(
@@ -130,6 +138,8 @@ ledger_entries = Table(
     Column("kind", String(20), nullable=False),
     Column("message_id", String(40), nullable=True),
     Column("note", String(200), nullable=True),
+    # What else the entry belongs to: a credit transfer (``ctr_…``) or a bulk send (``bul_…``).
+    Column("ref", String(40), nullable=True),
     Column("created_at", TS, nullable=False),
     # A message is debited once and refunded at most once, whatever retries or crashes happen.
     UniqueConstraint("message_id", "kind", name="uq_ledger_entries_message_kind"),
@@ -170,6 +180,9 @@ messages = Table(
     Index("ix_messages_due", "due_at"),
     Index("ix_messages_account_created", "account_id", "created_at", "id"),
     Index("ix_messages_carrier", "connector", "carrier_id"),
+    Index("ix_messages_batch", "batch_id", "status"),
+    # Per-recipient daily limits count an account's messages to one number since the start of its day.
+    Index("ix_messages_account_to", "account_id", "to_addr", "created_at"),
 )
 
 message_events = Table(
@@ -289,4 +302,122 @@ simulator_events = Table(
     Column("payload", JSON, nullable=False),
     Column("due_at", TS, nullable=True),
     Index("ix_simulator_events_due", "due_at"),
+)
+
+
+# Numbers an account never sends to (its blacklist); a send to one is refused per recipient.
+blocked_numbers = Table(
+    "blocked_numbers",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("number", String(32), primary_key=True),
+    Column("note", String(200), nullable=True),
+    Column("created_at", TS, nullable=False),
+)
+
+# The address book: contacts, and groups of them.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Index("ix_contacts_account_number", "account_id", "number"),
+    Index("ix_contacts_account_name", "account_id", "name"),
+)
+
+contact_groups = Table(
+    "contact_groups",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_contact_groups_account_name"),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(40), ForeignKey("contact_groups.id"), primary_key=True),
+    Column("contact_id", String(40), ForeignKey("contacts.id"), primary_key=True),
+    Index("ix_group_members_contact", "contact_id"),
+)
+
+# Distribution lists: numbers with a name, an email and up to five mail-merge fields each.
+dist_lists = Table(
+    "dist_lists",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # Labels of the mail-merge fields MM1..MM5 (e.g. ["Company", "Town"]); values live on the entries.
+    Column("field_names", JSON, nullable=False, default=list),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_dist_lists_account_name"),
+)
+
+list_entries = Table(
+    "list_entries",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("list_id", String(40), ForeignKey("dist_lists.id"), nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("email", String(320), nullable=True),
+    # Up to five mail-merge values, in the order of the list's field_names.
+    Column("fields", JSON, nullable=False, default=list),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("list_id", "number", name="uq_list_entries_list_number"),
+)
+
+# Credits moved between a parent account and one of its children; each has a ledger entry on both sides.
+credit_transfers = Table(
+    "credit_transfers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("from_account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("to_account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    # The parent that asked for it (transfers are always made by the parent, in either direction).
+    Column("created_by", String(40), nullable=False),
+    Column("note", String(200), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Index("ix_credit_transfers_from", "from_account_id", "created_at"),
+    Index("ix_credit_transfers_to", "to_account_id", "created_at"),
+)
+
+# A send to a group or list. Its recipients are copied at acceptance (``bulk_recipients``); the bulk worker
+# turns them into messages (``batch_id`` = the bulk send's id) a chunk at a time, so a large send never
+# holds the database or floods the queue ahead of other accounts' traffic. ``due_at`` is its queue + lease.
+bulk_sends = Table(
+    "bulk_sends",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("target_kind", String(10), nullable=False),
+    Column("target_id", String(40), nullable=False),
+    Column("target_name", String(100), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("expanded", Integer, nullable=False, default=0),
+    # What every message of the send is: sender, body, encoding, segments, type, credits, schedule, ...
+    Column("spec", JSON, nullable=False),
+    Column("reserved", BigInteger, nullable=False, default=0),
+    Column("due_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Index("ix_bulk_sends_due", "due_at"),
+    Index("ix_bulk_sends_account_created", "account_id", "created_at"),
+)
+
+bulk_recipients = Table(
+    "bulk_recipients",
+    metadata,
+    Column("bulk_id", String(40), ForeignKey("bulk_sends.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("number", String(32), nullable=False),
 )
