@@ -24,6 +24,7 @@ from textgate.service.inbound import receive_inbound
 from textgate.service.receipts import record_receipts
 from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
+from textgate.workers.bulk import BulkWorker
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
 from textgate.workers.webhooks import WebhookWorker
 
@@ -114,6 +115,7 @@ class Gateway:
     connector: Connector | None = None
     dispatcher: DispatchWorker | None = None
     webhooks: WebhookWorker | None = None
+    bulk: BulkWorker | None = None
     http: httpx.AsyncClient | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -145,6 +147,10 @@ class Gateway:
         self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
         self.webhooks = WebhookWorker(self.engine, s, client=self.http, clock=self.clock)
         self.dispatcher.on_recorded = self.webhooks.idle.nudge
+        self.bulk = BulkWorker(
+            self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
+        )
+        self.bulk.on_expanded = self.dispatcher.idle.nudge
 
     async def start(self, *, workers: bool = True) -> None:
         self.build()
@@ -157,6 +163,8 @@ class Gateway:
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch"),
             asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"),
         ]
+        if self.bulk is not None:
+            self._tasks.append(asyncio.create_task(self.bulk.run(self._stop), name="bulk"))
 
     def nudge(self) -> None:
         """Tell the dispatcher there is new work (saves a poll interval of latency)."""
@@ -164,6 +172,8 @@ class Gateway:
             self.dispatcher.idle.nudge()
         if self.webhooks is not None:
             self.webhooks.idle.nudge()  # a send may have stored failed messages with webhooks
+        if self.bulk is not None:
+            self.bulk.idle.nudge()
 
     async def stop(self) -> None:
         self._stop.set()

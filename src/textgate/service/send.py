@@ -18,7 +18,6 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from textgate.domain.encoding import analyze
 from textgate.domain.errors import (
-    DEFAULT_MESSAGES,
     Conflict,
     ErrorKind,
     InsufficientCredits,
@@ -26,11 +25,11 @@ from textgate.domain.errors import (
     ValidationError,
 )
 from textgate.domain.message import Direction, MessageStatus, MessageType
-from textgate.domain.phone import is_mobile, normalize_number, parse_sender
+from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
-from textgate.service.optouts import opted_out
+from textgate.service.policy import Refusal, refusals
 from textgate.store.schema import (
     accounts,
     idempotency_keys,
@@ -201,18 +200,6 @@ def _validate_recipients(account: Account, to: list[str], limit: int) -> list[st
     return out
 
 
-def recipient_refusal(account: Account, to: str) -> tuple[ErrorKind, str] | None:
-    """A delivery-level refusal known before sending: the message is stored as ``failed`` (and not
-    charged) instead of the whole request being refused. Account settings ``blocked_prefixes`` and
-    ``require_mobile`` drive it."""
-    blocked = account.settings.get("blocked_prefixes") or []
-    if blocked and to.startswith(tuple(blocked)):
-        return ErrorKind.DESTINATION_BLOCKED, "The destination number is blocked from receiving messages."
-    if account.settings.get("require_mobile") and is_mobile(to) is False:
-        return ErrorKind.INVALID_DESTINATION, "The destination is not a mobile number."
-    return None
-
-
 def _store_media(
     conn: Connection, account: Account, media: list[MediaInput], now: datetime
 ) -> list[dict[str, Any]]:
@@ -304,20 +291,24 @@ def debit(conn: Connection, account_id: str, total: int) -> int:
     return int(new_balance)
 
 
-def send_messages(
-    conn: Connection,
-    account: Account,
-    req: SendRequest,
-    *,
-    now: datetime,
-    idempotency: Idempotency | None = None,
-) -> SendResult:
-    if idempotency is not None:
-        replay = lookup_idempotent(conn, account.id, idempotency)
-        if replay is not None:
-            return replay
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What every message of one send shares, validated: who sends, what, when, at what price."""
+
+    sender: str
+    body: str
+    encoding: str
+    segments: int
+    type: MessageType
+    price: int
+    schedule_at: datetime | None
+    expires_at: datetime
+    media: list[dict[str, Any]] | None
+
+
+def prepare(conn: Connection, account: Account, req: SendRequest, *, now: datetime) -> Prepared:
+    """Validate everything but the recipients (and store uploaded media)."""
     sender = _validate_sender(conn, account, req.sender)
-    recipients = _validate_recipients(account, req.to, req.max_recipients)
     body = req.body or ""
     if len(body) > MAX_BODY_CHARS:
         raise ValidationError(f"body is {len(body)} characters; at most {MAX_BODY_CHARS}", field="body")
@@ -343,53 +334,63 @@ def send_messages(
         )
     mtype = MessageType.MMS if media else MessageType.SMS
     price = 0 if req.system or req.test else account.prices.price(mtype, info.segments)
-    stopped = set() if req.system else opted_out(conn, account.id, recipients)
-    refusals = [
-        (ErrorKind.OPTED_OUT, DEFAULT_MESSAGES[ErrorKind.OPTED_OUT])
-        if to in stopped
-        else recipient_refusal(account, to)
-        for to in recipients
-    ]
-    total = price * sum(1 for r in refusals if r is None)
-    new_balance = debit(conn, account.id, total) if total else None
+    return Prepared(
+        sender=sender,
+        body=body,
+        encoding=info.encoding.value,
+        segments=info.segments,
+        type=mtype,
+        price=price,
+        schedule_at=schedule_at,
+        expires_at=expires_at,
+        media=media,
+    )
 
-    status = MessageStatus.SCHEDULED if schedule_at else MessageStatus.QUEUED
-    batch_id = new_id("bat") if len(recipients) > 1 else None
+
+def build_rows(
+    account: Account,
+    req: SendRequest,
+    p: Prepared,
+    recipients: list[str],
+    refused: list[Refusal | None],
+    *,
+    now: datetime,
+    batch_id: str | None,
+) -> list[dict[str, Any]]:
+    """The ``messages`` rows of a send; a refused recipient's row is ``failed``, uncharged, not queued."""
+    status = MessageStatus.SCHEDULED if p.schedule_at else MessageStatus.QUEUED
+    meta = {**(req.meta or {}), "test": True} if req.test else req.meta
     rows: list[dict[str, Any]] = []
-    for to, refusal in zip(recipients, refusals, strict=True):
-        rows.append(
-            {
-                "id": new_id("msg"),
-                "account_id": account.id,
-                "direction": Direction.OUTBOUND.value,
-                "type": mtype.value,
-                "from_addr": sender,
-                "to_addr": to,
-                "body": body,
-                "media": media,
-                "encoding": info.encoding.value,
-                "segments": info.segments,
-                "credits": price,
-                "status": status.value,
-                # Every row carries every key: executemany needs one shape, and a refused row sets these.
-                "error_code": None,
-                "error_message": None,
-                "client_ref": req.client_ref,
-                "batch_id": batch_id,
-                "attempts": 0,
-                "due_at": schedule_at or now,
-                "schedule_at": schedule_at,
-                "expires_at": expires_at,
-                "created_at": now,
-                "updated_at": now,
-                "meta": {**(req.meta or {}), "test": True} if req.test else req.meta,
-            }
-        )
-        if req.test:
-            rows[-1]["due_at"] = None  # never dispatched
+    for to, refusal in zip(recipients, refused, strict=True):
+        row = {
+            "id": new_id("msg"),
+            "account_id": account.id,
+            "direction": Direction.OUTBOUND.value,
+            "type": p.type.value,
+            "from_addr": p.sender,
+            "to_addr": to,
+            "body": p.body,
+            "media": p.media,
+            "encoding": p.encoding,
+            "segments": p.segments,
+            "credits": p.price,
+            "status": status.value,
+            # Every row carries every key: executemany needs one shape, and a refused row sets these.
+            "error_code": None,
+            "error_message": None,
+            "client_ref": req.client_ref,
+            "batch_id": batch_id,
+            "attempts": 0,
+            "due_at": None if req.test else (p.schedule_at or now),  # test sends are never dispatched
+            "schedule_at": p.schedule_at,
+            "expires_at": p.expires_at,
+            "created_at": now,
+            "updated_at": now,
+            "meta": meta,
+        }
         if refusal is not None:
             kind, text = refusal
-            rows[-1].update(
+            row.update(
                 status=MessageStatus.FAILED.value,
                 error_code=kind.value,
                 error_message=text,
@@ -398,6 +399,14 @@ def send_messages(
                 schedule_at=None,
                 expires_at=None,
             )
+        rows.append(row)
+    return rows
+
+
+def store_rows(
+    conn: Connection, account_id: str, rows: list[dict[str, Any]], *, source: str, now: datetime
+) -> None:
+    """Insert messages and their first events; a message refused at acceptance notifies webhooks now."""
     conn.execute(_INSERT_MESSAGES, rows)
     conn.execute(
         _INSERT_EVENTS,
@@ -406,8 +415,8 @@ def send_messages(
                 "message_id": r["id"],
                 "status": r["status"],
                 "at": now,
-                "source": req.source,
-                "error_code": r.get("error_code"),
+                "source": source,
+                "error_code": r["error_code"],
                 "detail": None,
             }
             for r in rows
@@ -415,10 +424,33 @@ def send_messages(
     )
     cache = EndpointCache()
     for r in rows:
-        if r["status"] == MessageStatus.FAILED.value and cache.get(conn, account.id):
+        if r["status"] == MessageStatus.FAILED.value and cache.get(conn, account_id):
             enqueue_event(
-                conn, account.id, "message.status", message_view(r), order_key=r["id"], now=now, cache=cache
+                conn, account_id, "message.status", message_view(r), order_key=r["id"], now=now, cache=cache
             )
+
+
+def send_messages(
+    conn: Connection,
+    account: Account,
+    req: SendRequest,
+    *,
+    now: datetime,
+    idempotency: Idempotency | None = None,
+) -> SendResult:
+    if idempotency is not None:
+        replay = lookup_idempotent(conn, account.id, idempotency)
+        if replay is not None:
+            return replay
+    p = prepare(conn, account, req, now=now)
+    recipients = _validate_recipients(account, req.to, req.max_recipients)
+    refused = refusals(conn, account, recipients, now=now, system=req.system)
+    price = p.price
+    total = price * sum(1 for r in refused if r is None)
+    new_balance = debit(conn, account.id, total) if total else None
+    batch_id = new_id("bat") if len(recipients) > 1 else None
+    rows = build_rows(account, req, p, recipients, refused, now=now, batch_id=batch_id)
+    store_rows(conn, account.id, rows, source=req.source, now=now)
     if new_balance is not None:
         balance = new_balance + total
         entries = []
@@ -434,6 +466,7 @@ def send_messages(
                     "kind": "debit",
                     "message_id": r["id"],
                     "note": None,
+                    "ref": None,
                     "created_at": now,
                 }
             )

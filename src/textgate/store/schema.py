@@ -144,6 +144,7 @@ ledger_entries = Table(
     # A message is debited once and refunded at most once, whatever retries or crashes happen.
     UniqueConstraint("message_id", "kind", name="uq_ledger_entries_message_kind"),
     Index("ix_ledger_entries_account", "account_id", "id"),
+    Index("ix_ledger_entries_ref", "ref"),
 )
 
 messages = Table(
@@ -181,6 +182,7 @@ messages = Table(
     Index("ix_messages_account_created", "account_id", "created_at", "id"),
     Index("ix_messages_carrier", "connector", "carrier_id"),
     Index("ix_messages_batch", "batch_id", "status"),
+    Index("ix_messages_account_status", "account_id", "status"),
     # Per-recipient daily limits count an account's messages to one number since the start of its day.
     Index("ix_messages_account_to", "account_id", "to_addr", "created_at"),
 )

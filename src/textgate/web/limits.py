@@ -21,12 +21,14 @@ class BodySizeLimit:
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.renderers = renderers or []
+        # The longest matching prefix wins: one dialect's path may begin another's (``/api`` vs ``/api/v1/``).
+        pairs = [(prefix, render) for prefixes, render in renderers or [] for prefix in prefixes]
+        self.renderers = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", "")).lower()
-        for prefixes, render in self.renderers:
-            if path.startswith(prefixes):
+        for prefix, render in self.renderers:
+            if path.startswith(prefix):
                 error = TooLarge(f"request body larger than {self.max_bytes} bytes")
                 await render(path, error)(scope, receive, send)
                 return

@@ -168,18 +168,22 @@ def upgrade() -> None:
 
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ref", sa.String(length=40), nullable=True))
+        batch_op.create_index("ix_ledger_entries_ref", ["ref"], unique=False)
 
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_account_to", ["account_id", "to_addr", "created_at"], unique=False)
         batch_op.create_index("ix_messages_batch", ["batch_id", "status"], unique=False)
+        batch_op.create_index("ix_messages_account_status", ["account_id", "status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_account_status")
         batch_op.drop_index("ix_messages_batch")
         batch_op.drop_index("ix_messages_account_to")
 
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_entries_ref")
         batch_op.drop_column("ref")
 
     with op.batch_alter_table("accounts", schema=None) as batch_op:
