@@ -517,3 +517,7 @@ def messages_show(
 
 def main() -> None:
     app()
+
+
+# The platform's commands (contacts, reports, users, ...) register themselves onto ``app``.
+import textgate.cli_platform  # noqa: E402, F401

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 
 import textgate
-from textgate.api import native, webhooks
+from textgate.api import native, platform, webhooks
 from textgate.api.errors import install_error_handlers
 from textgate.api.responses import FastJSONResponse
 from textgate.bootstrap import Gateway, prepare_database
@@ -68,6 +68,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(native.router)
     app.include_router(webhooks.router)
+    app.include_router(platform.router)
     app.state.dialects = install_dialects(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
