@@ -1,0 +1,121 @@
+"""Long messages: split by domain.encoding, sent as UDH, SAR or message_payload; receipts rolled up."""
+
+from __future__ import annotations
+
+from tests.providers.smpp.peer import Smsc
+from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
+from textgate.domain.encoding import split
+from textgate.domain.message import MessageStatus
+
+GSM_TEXT = "".join(f"Part text {i:03d} with GSM-7 only [brackets] cost two. " for i in range(8))[:420]
+UCS2_TEXT = ("Привет мир! Ünïcødé and emoji 🙂 " * 6)[:170]
+
+
+def _udh(submit: dict) -> tuple[int, int, int]:
+    (ie,) = submit["udh"]
+    assert ie.startswith("0003"), ie
+    return int(ie[4:6], 16), int(ie[6:8], 16), int(ie[8:10], 16)
+
+
+def test_long_gsm7_message_goes_in_three_udh_parts_and_its_receipts_roll_up(smsc: Smsc) -> None:
+    assert len(split(GSM_TEXT)) == 3
+
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc), sink) as connector:
+            carrier_id = sink.store(await connector.submit(outbound(GSM_TEXT)))
+            await eventually(lambda: len(sink.accepted) == 1, what="the rolled-up receipt")
+        submits = await smsc.received("submit_sm")
+        assert len(submits) == 3
+        assert carrier_id == submits[0]["message_id"].lower().lstrip("0")
+        refs = {_udh(s)[0] for s in submits}
+        assert len(refs) == 1
+        assert [_udh(s)[1:] for s in submits] == [(3, 1), (3, 2), (3, 3)]
+        assert all(s["esm_class"] & 0x40 and s["data_coding"] == 0 for s in submits)
+        assert "".join(s["text"] for s in submits) == GSM_TEXT
+        assert [s["text"] for s in submits] == split(GSM_TEXT)
+        (receipt,) = sink.accepted
+        assert receipt.carrier_id == carrier_id
+        assert receipt.status is MessageStatus.DELIVERED
+        assert [p["part"] for p in receipt.raw["parts"]] == [1, 2, 3]
+        # One receipt per message, never one per part (the roll-up may be refused and retried while the
+        # dispatcher has not stored the carrier id yet: the last part's receipt can beat submit()'s return).
+        assert {r.carrier_id for r in sink.refused} <= {carrier_id}
+
+    run(body())
+
+
+def test_long_ucs2_message_uses_data_coding_8(smsc: Smsc) -> None:
+    parts = split(UCS2_TEXT)
+    assert len(parts) == 3
+
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc), sink) as connector:
+            carrier_id = sink.store(await connector.submit(outbound(UCS2_TEXT)))
+            await eventually(lambda: len(sink.accepted) == 1, what="the rolled-up receipt")
+        submits = await smsc.received("submit_sm")
+        assert [s["data_coding"] for s in submits] == [8, 8, 8]
+        assert [s["text"] for s in submits] == parts
+        assert sink.accepted[0].carrier_id == carrier_id
+
+    run(body())
+
+
+def test_one_undelivered_part_fails_the_message(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        await smsc.rule("447700900030", receipt_parts={"2": "UNDELIV"})
+        async with running(config(smsc), sink) as connector:
+            carrier_id = sink.store(await connector.submit(outbound(GSM_TEXT, to="+447700900030")))
+            await eventually(lambda: len(sink.accepted) == 1, what="the rolled-up receipt")
+        (receipt,) = sink.accepted
+        assert receipt.carrier_id == carrier_id
+        assert receipt.status is MessageStatus.UNDELIVERED
+        assert [p["stat"] for p in receipt.raw["parts"]] == ["DELIVRD", "UNDELIV", "DELIVRD"]
+
+    run(body())
+
+
+def test_sar_mode_sends_tlvs_instead_of_udh(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc, long_messages="sar"), sink) as connector:
+            sink.store(await connector.submit(outbound(GSM_TEXT)))
+            await eventually(lambda: len(sink.accepted) == 1, what="the rolled-up receipt")
+        submits = await smsc.received("submit_sm")
+        assert [(s["sar_total_segments"], s["sar_segment_seqnum"]) for s in submits] == [
+            (3, 1),
+            (3, 2),
+            (3, 3),
+        ]
+        assert len({s["sar_msg_ref_num"] for s in submits}) == 1
+        assert all(s["udh"] == [] and not s["esm_class"] & 0x40 for s in submits)
+        assert "".join(s["text"] for s in submits) == GSM_TEXT
+
+    run(body())
+
+
+def test_payload_mode_sends_one_submit_with_message_payload(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc, long_messages="payload"), sink) as connector:
+            carrier_id = sink.store(await connector.submit(outbound(UCS2_TEXT)))
+            await eventually(lambda: len(sink.accepted) == 1, what="the receipt")
+        (submit,) = await smsc.received("submit_sm")
+        assert submit["payload_text"] == UCS2_TEXT
+        assert submit["data_coding"] == 8
+        assert sink.accepted[0].carrier_id == carrier_id
+
+    run(body())
+
+
+def test_a_refused_part_fails_the_whole_message(smsc: Smsc) -> None:
+    async def body() -> None:
+        await smsc.rule("447700900031", status="ESME_RINVDSTADR")
+        async with running(config(smsc), FakeSink()) as connector:
+            outcome = (await connector.submit_many([outbound(GSM_TEXT, to="+447700900031")]))[0]
+        assert not isinstance(outcome, str)
+        assert not outcome.retryable
+
+    run(body())

@@ -1,0 +1,150 @@
+"""Pure parts of the SMPP connector: receipt text, id normalisation, status tables, parts, addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.providers.smpp.support import config
+from textgate.domain.encoding import Encoding, split
+from textgate.domain.errors import ErrorKind
+from textgate.domain.message import MessageStatus
+from textgate.providers.smpp import SmppConnector
+from textgate.providers.smpp.parts import plan_parts
+from textgate.providers.smpp.receipts import (
+    canonical_id,
+    error_text,
+    parse_receipt_text,
+    receipt_id_candidates,
+    stat_outcome,
+)
+from textgate.providers.smpp.session import CODECS
+
+
+def test_parse_the_appendix_b_receipt() -> None:
+    r = parse_receipt_text(
+        "id:0A1B2C3D sub:001 dlvrd:001 submit date:2403151430 done date:2403151431 stat:DELIVRD err:000 "
+        "text:Hello: world id:x"
+    )
+    assert (r.id, r.sub, r.dlvrd, r.stat, r.err) == ("0A1B2C3D", "001", "001", "DELIVRD", "000")
+    assert (r.submit_date, r.done_date) == ("2403151430", "2403151431")
+    assert r.text == "Hello: world id:x"  # text runs to the end, colons and all
+
+
+def test_parse_is_lenient() -> None:
+    r = parse_receipt_text("ID:77 Sub:1 DLVRD:0 Submit Date:240315143059 stat:undeliv err:0A3 Text:")
+    assert (r.id, r.stat, r.err, r.submit_date, r.text) == ("77", "UNDELIV", "0A3", "240315143059", "")
+    assert parse_receipt_text("stat:DELIVRD").id is None
+    assert parse_receipt_text("no pairs here") == parse_receipt_text("")
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [("0A1B2C3D", "a1b2c3d"), ("a1b2c3d", "a1b2c3d"), ("000000FF", "ff"), ("0", "0"), ("00123", "123")],
+)
+def test_canonical_ids(raw: str, canonical: str) -> None:
+    assert canonical_id(raw) == canonical
+
+
+def test_non_hex_ids_are_only_lower_cased() -> None:
+    assert canonical_id(" MSG-42-XYZ ") == "msg-42-xyz"
+
+
+def test_receipt_id_readings() -> None:
+    assert receipt_id_candidates("00FF", "hex") == ["ff"]
+    assert receipt_id_candidates("255", "dec") == ["ff"]
+    assert receipt_id_candidates("0255", "dec") == ["ff"]
+    assert receipt_id_candidates("255", "auto") == ["255", "ff"]
+    assert receipt_id_candidates("0AF", "auto") == ["af"]  # has a letter: hexadecimal only
+    assert receipt_id_candidates("", "auto") == []
+
+
+@pytest.mark.parametrize(
+    ("stat", "status", "kind"),
+    [
+        ("DELIVRD", MessageStatus.DELIVERED, None),
+        ("UNDELIV", MessageStatus.UNDELIVERED, ErrorKind.UNKNOWN),
+        ("EXPIRED", MessageStatus.EXPIRED, ErrorKind.EXPIRED),
+        ("REJECTD", MessageStatus.FAILED, ErrorKind.PROVIDER_ERROR),
+        ("ENROUTE", MessageStatus.SENT, None),
+        ("whatever", MessageStatus.FAILED, ErrorKind.UNKNOWN),
+        (None, MessageStatus.FAILED, ErrorKind.UNKNOWN),
+    ],
+)
+def test_stat_outcomes(stat: str | None, status: MessageStatus, kind: ErrorKind | None) -> None:
+    assert stat_outcome(stat) == (status, kind)
+
+
+def test_error_text() -> None:
+    assert error_text(MessageStatus.DELIVERED, "DELIVRD", "000") is None
+    assert error_text(MessageStatus.UNDELIVERED, "UNDELIV", "001") == (
+        "the carrier could not deliver the message (stat:UNDELIV err:001)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (0x58, ErrorKind.THROTTLED, True),  # ESME_RTHROTTLED
+        (0x14, ErrorKind.THROTTLED, True),  # ESME_RMSGQFUL
+        (0x08, ErrorKind.PROVIDER_ERROR, True),  # ESME_RSYSERR
+        (0x0B, ErrorKind.INVALID_DESTINATION, False),  # ESME_RINVDSTADR
+        (0x0A, ErrorKind.INVALID_SENDER, False),  # ESME_RINVSRCADR
+        (0x400, ErrorKind.PROVIDER_ERROR, True),  # vendor-specific: unknown, retried
+    ],
+)
+def test_status_table(status: int, kind: ErrorKind, retryable: bool) -> None:
+    error = SmppConnector.classify(status)
+    assert (error.kind, error.retryable) == (kind, retryable)
+    assert error.context["command_status"] == status
+
+
+def test_single_part() -> None:
+    (part,) = plan_parts("Hello €", "udh", 7)
+    assert part.encoding is Encoding.GSM7 and part.data_coding == 0
+    assert part.short_message == b"Hello \x1b\x65"
+    assert part.esm_class == 0 and part.sar is None
+
+
+def test_udh_parts_never_split_an_escape() -> None:
+    text = "x" * 152 + "€" + "y" * 10  # the euro sign would straddle the 153-septet boundary
+    parts = plan_parts(text, "udh", 0x1FF)
+    assert [p.text for p in parts] == split(text)
+    assert parts[1].text.startswith("€")
+    assert [p.short_message[:6] for p in parts if p.short_message] == [
+        bytes([5, 0, 3, 0xFF, 2, 1]),
+        bytes([5, 0, 3, 0xFF, 2, 2]),
+    ]
+    assert all(p.esm_class == 0x40 for p in parts)
+
+
+def test_ucs2_parts_and_sar_and_payload() -> None:
+    text = "🙂" * 40  # 80 UTF-16 units: two parts, surrogate pairs intact
+    sar = plan_parts(text, "sar", 0x1234)
+    assert [p.sar for p in sar] == [(0x1234, 2, 1), (0x1234, 2, 2)]
+    assert all(p.data_coding == 8 and len(p.short_message or b"") % 4 == 0 for p in sar)
+    (payload,) = plan_parts(text, "payload", 1)
+    assert payload.payload_text == text and payload.short_message is None
+
+
+def test_addresses() -> None:
+    c = SmppConnector(config(_Unused(), national_ton=3, national_npi=0))
+    for addr, expected in [
+        ("+447700900001", ("447700900001", 1, 1)),
+        ("TextGate", ("TextGate", 5, 0)),
+        ("12345", ("12345", 3, 0)),
+    ]:
+        number = c.address(addr)
+        assert (number.number, int(number.ton), int(number.npi)) == expected
+    assert SmppConnector.number("447700900001", 1) == "+447700900001"
+    assert SmppConnector.number("12345", 0) == "12345"
+    assert SmppConnector.number("Bank", 5) == "Bank"
+
+
+def test_codecs_are_lenient_on_the_way_in() -> None:
+    assert CODECS["gsm0338"].decode(b"\x00\x1b\x65")[0] == "@€"
+    assert CODECS["gsm0338"].decode("café".encode("latin-1"))[0] == "café"
+    assert CODECS["ucs2"].decode(b"\x00A\x00")[0] == "A\ufffd"
+
+
+class _Unused:
+    smpp_port = 2775

@@ -1,0 +1,378 @@
+#!/usr/bin/env node
+// A scriptable SMSC for textgate's SMPP connector tests, built on the npm package `smpp` (not on textgate's
+// own Python code, so the connector is tested against an independent SMPP implementation).
+//
+// Usage: node server.js [--port N] [--control-port N] [--system-id ID] [--password PW] [--id-base N]
+// Prints one JSON line on stdout once listening: {"smpp_port": N, "control_port": N, "pid": N}.
+// Both listen on 127.0.0.1 only.
+//
+// Behaviour per destination address (set with POST /rules; destination as sent, e.g. "447700900001"):
+//   status              submit_sm_resp command_status, by name ("ESME_RTHROTTLED") or number; default ROK
+//   resp_delay_ms       delay before submit_sm_resp (fills the ESME's window); default 0
+//   receipt             receipt stat ("DELIVRD", "UNDELIV", ...) or null for none; default "DELIVRD"
+//                       (only when the submit asked for one: registered_delivery & 1)
+//   receipt_delay_ms    delay after the response (or before it, see below); default 20
+//   receipt_before_resp send the receipt first and the submit_sm_resp only after it; default false
+//   receipt_id          how the receipt writes the id: "same" | "dec" | "lower" (hex, lowercase, no
+//                       leading zeros); default "same"
+//   receipt_tlvs        also send receipted_message_id + message_state TLVs; default false
+//   receipt_text        "full" (id: sub: ... text:) or "none" (TLVs only); default "full"
+//   receipt_err         err: value in the receipt text; default "000" / "001" when not delivered
+//   receipt_parts       {"2": "UNDELIV"}: receipt stat per part number (UDH or SAR sequence number)
+//   receipt_seconds     write the receipt's dates with seconds (YYMMDDhhmmss); default false
+// Message ids are (id-base + counter) as 8-digit upper-case hex, e.g. "000F4241".
+//
+// Control channel (HTTP, JSON bodies):
+//   GET  /received[?command=submit_sm]   what the SMSC received (PDU fields), in order
+//   GET  /sessions                       bound sessions
+//   GET  /stats                          {max_outstanding: {session: n}, outstanding: {...}}
+//   POST /reset                          forget rules and records
+//   POST /rules {"dest": "...", "rule": {...}} | {"default": {...}}
+//   POST /deliver {source, dest, text, parts?, udh?: "8"|"16"|"sar", data_coding?: 0|8, ref?, order?}
+//                                        push an MO deliver_sm (multi-part when parts > 1)
+//   POST /drop {session?}                close SMPP connections abruptly (all, or one); the process stays
+'use strict';
+
+const http = require('http');
+const smpp = require('smpp');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf('--' + name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const SYSTEM_ID = arg('system-id', 'textgate');
+const PASSWORD = arg('password', 'secret');
+let nextId = Number(arg('id-base', '1000000'));
+
+const records = [];
+let rules = {};
+let defaultRule = {};
+let sessionCounter = 0;
+const sessions = new Map(); // number -> {session, system_id, mode, outstanding, max_outstanding}
+const stats = {};
+
+const ERRORS = smpp.errors;
+const STATES = { ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5, ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8 };
+
+function statusCode(value) {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'number') return value;
+  if (!(value in ERRORS)) throw new Error('unknown status ' + value);
+  return ERRORS[value];
+}
+
+function ruleFor(dest) {
+  return Object.assign({}, defaultRule, rules[dest] || {});
+}
+
+function hex(buffers) {
+  return (buffers || []).map((b) => Buffer.from(b).toString('hex'));
+}
+
+function textOf(value) {
+  if (value === undefined || value === null) return null;
+  if (Buffer.isBuffer(value)) return value.toString('latin1');
+  return value.message !== undefined ? String(value.message) : String(value);
+}
+
+function smppTime(date, seconds) {
+  const p = (n) => String(n).padStart(2, '0');
+  return p(date.getUTCFullYear() % 100) + p(date.getUTCMonth() + 1) + p(date.getUTCDate()) +
+    p(date.getUTCHours()) + p(date.getUTCMinutes()) + (seconds ? p(date.getUTCSeconds()) : '');
+}
+
+function partNumber(entry) {
+  if (entry.sar_segment_seqnum !== null) return entry.sar_segment_seqnum;
+  for (const udh of entry.udh) {
+    if (udh.startsWith('0003')) return parseInt(udh.slice(8, 10), 16);
+    if (udh.startsWith('0804')) return parseInt(udh.slice(10, 12), 16);
+  }
+  return 1;
+}
+
+function renderId(id, style) {
+  if (style === 'dec') return String(id);
+  if (style === 'lower') return id.toString(16);
+  return id.toString(16).toUpperCase().padStart(8, '0');
+}
+
+function record(entry) {
+  entry.at = Date.now();
+  records.push(entry);
+}
+
+function sendReceipt(info, submitted, id, rule) {
+  const byPart = rule.receipt_parts || {};
+  const stat = byPart[String(partNumber(submitted))] || rule.receipt;
+  const delivered = stat === 'DELIVRD';
+  const rid = renderId(id, rule.receipt_id || 'same');
+  const err = rule.receipt_err || (delivered ? '000' : '001');
+  const now = new Date();
+  const options = {
+    source_addr: submitted.destination_addr,
+    source_addr_ton: submitted.dest_addr_ton,
+    source_addr_npi: submitted.dest_addr_npi,
+    destination_addr: submitted.source_addr,
+    dest_addr_ton: submitted.source_addr_ton,
+    dest_addr_npi: submitted.source_addr_npi,
+    esm_class: 0x04,
+    data_coding: 0,
+  };
+  if ((rule.receipt_text || 'full') === 'full') {
+    const text = 'id:' + rid + ' sub:001 dlvrd:' + (delivered ? '001' : '000') +
+      ' submit date:' + smppTime(info.submitted_at, rule.receipt_seconds) +
+      ' done date:' + smppTime(now, rule.receipt_seconds) +
+      ' stat:' + stat + ' err:' + err + ' text:' + (submitted.text || '').slice(0, 20);
+    options.short_message = Buffer.from(text, 'latin1');
+  } else {
+    options.short_message = Buffer.alloc(0);
+  }
+  if (rule.receipt_tlvs) {
+    options.receipted_message_id = rid;
+    options.message_state = STATES[stat] || 7;
+  }
+  if (!info.session.socket.writable) return;
+  info.session.deliver_sm(options, (resp) => {
+    record({ command: 'deliver_sm_resp', session: info.number, status: resp.command_status, receipt_for: rid });
+  });
+  record({ command: 'deliver_sm', kind: 'receipt', session: info.number, message_id: rid, stat: stat });
+}
+
+function onSubmit(info, pdu) {
+  const sm = pdu.short_message || {};
+  const payload = pdu.message_payload;
+  const entry = {
+    command: 'submit_sm',
+    session: info.number,
+    system_id: info.system_id,
+    sequence_number: pdu.sequence_number,
+    service_type: pdu.service_type,
+    source_addr: pdu.source_addr,
+    source_addr_ton: pdu.source_addr_ton,
+    source_addr_npi: pdu.source_addr_npi,
+    destination_addr: pdu.destination_addr,
+    dest_addr_ton: pdu.dest_addr_ton,
+    dest_addr_npi: pdu.dest_addr_npi,
+    esm_class: pdu.esm_class,
+    registered_delivery: pdu.registered_delivery,
+    data_coding: pdu.data_coding,
+    udh: hex(sm.udh),
+    text: textOf(sm),
+    payload_text: payload === undefined ? null : textOf(payload),
+    sar_msg_ref_num: pdu.sar_msg_ref_num === undefined ? null : pdu.sar_msg_ref_num,
+    sar_total_segments: pdu.sar_total_segments === undefined ? null : pdu.sar_total_segments,
+    sar_segment_seqnum: pdu.sar_segment_seqnum === undefined ? null : pdu.sar_segment_seqnum,
+  };
+  if (entry.text === null || entry.text === '') entry.text = entry.payload_text;
+  const rule = ruleFor(pdu.destination_addr);
+  const status = statusCode(rule.status);
+  info.outstanding += 1;
+  info.max_outstanding = Math.max(info.max_outstanding, info.outstanding);
+  stats[info.number] = info.max_outstanding;
+  let id = null;
+  if (status === 0) {
+    id = nextId++;
+    entry.message_id = renderId(id, 'same');
+  }
+  entry.status = status;
+  record(entry);
+  const receiptRule = Object.assign({ receipt: 'DELIVRD', receipt_delay_ms: 20 }, rule);
+  const wantsReceipt = id !== null && (pdu.registered_delivery & 0x01) && receiptRule.receipt;
+  const submittedInfo = { session: info.session, number: info.number, submitted_at: new Date() };
+  const respond = () => {
+    info.outstanding -= 1;
+    if (!info.session.socket.writable) return;
+    const options = status === 0 ? { message_id: entry.message_id } : { command_status: status };
+    info.session.send(pdu.response(options));
+    record({ command: 'submit_sm_resp', session: info.number, sequence_number: pdu.sequence_number,
+      status: status, message_id: entry.message_id || null });
+  };
+  const receipt = () => sendReceipt(submittedInfo, entry, id, receiptRule);
+  const respDelay = rule.resp_delay_ms || 0;
+  if (wantsReceipt && receiptRule.receipt_before_resp) {
+    setTimeout(receipt, 0);
+    setTimeout(respond, Math.max(respDelay, receiptRule.receipt_delay_ms, 50));
+    return;
+  }
+  setTimeout(() => {
+    respond();
+    if (wantsReceipt) setTimeout(receipt, receiptRule.receipt_delay_ms);
+  }, respDelay);
+}
+
+function onBind(session, number, mode, pdu) {
+  const ok = pdu.system_id === SYSTEM_ID && pdu.password === PASSWORD;
+  record({ command: 'bind_' + mode, session: number, system_id: pdu.system_id, system_type: pdu.system_type,
+    ok: ok });
+  if (!ok) {
+    const status = pdu.system_id === SYSTEM_ID ? ERRORS.ESME_RINVPASWD : ERRORS.ESME_RINVSYSID;
+    session.send(pdu.response({ command_status: status }));
+    setTimeout(() => session.close(), 20);
+    return;
+  }
+  sessions.set(number, { session: session, number: number, system_id: pdu.system_id, mode: mode,
+    outstanding: 0, max_outstanding: 0 });
+  session.send(pdu.response({ system_id: 'TESTSMSC' }));
+}
+
+const server = smpp.createServer((session) => {
+  const number = ++sessionCounter;
+  session.on('error', () => {});
+  session.on('close', () => { sessions.delete(number); record({ command: 'close', session: number }); });
+  for (const mode of ['transceiver', 'transmitter', 'receiver']) {
+    session.on('bind_' + mode, (pdu) => onBind(session, number, mode, pdu));
+  }
+  session.on('enquire_link', (pdu) => {
+    record({ command: 'enquire_link', session: number });
+    session.send(pdu.response());
+  });
+  session.on('unbind', (pdu) => {
+    record({ command: 'unbind', session: number });
+    session.send(pdu.response());
+    setTimeout(() => session.close(), 10);
+  });
+  session.on('submit_sm', (pdu) => {
+    const info = sessions.get(number);
+    if (!info || info.mode === 'receiver') {
+      session.send(pdu.response({ command_status: ERRORS.ESME_RINVBNDSTS }));
+      return;
+    }
+    onSubmit(info, pdu);
+  });
+});
+
+// -- MO --------------------------------------------------------------------------------------------
+function receiverSession() {
+  const candidates = [...sessions.values()].filter((s) => s.mode !== 'transmitter' && s.session.socket.writable);
+  if (!candidates.length) return null;
+  const pick = candidates[deliverCounter++ % candidates.length];
+  return pick;
+}
+let deliverCounter = 0;
+
+function chunk(text, parts) {
+  const size = Math.ceil(text.length / parts);
+  const out = [];
+  for (let i = 0; i < parts; i++) out.push(text.slice(i * size, (i + 1) * size));
+  return out;
+}
+
+function deliver(body) {
+  const info = receiverSession();
+  if (!info) return { error: 'no receiver session bound' };
+  const parts = body.parts || 1;
+  const dataCoding = body.data_coding || 0;
+  const ref = body.ref === undefined ? 0x42 : body.ref;
+  const chunks = chunk(body.text, parts);
+  const pdus = chunks.map((text, i) => {
+    const options = {
+      source_addr: body.source,
+      source_addr_ton: body.source_ton === undefined ? 1 : body.source_ton,
+      source_addr_npi: 1,
+      destination_addr: body.dest,
+      dest_addr_ton: body.dest_ton === undefined ? 1 : body.dest_ton,
+      dest_addr_npi: 1,
+      esm_class: 0,
+      data_coding: dataCoding,
+    };
+    if (parts === 1) {
+      options.short_message = { message: text };
+    } else if (body.udh === 'sar') {
+      options.short_message = { message: text };
+      options.sar_msg_ref_num = ref;
+      options.sar_total_segments = parts;
+      options.sar_segment_seqnum = i + 1;
+    } else {
+      const udh = body.udh === '16'
+        ? Buffer.from([0x06, 0x08, 0x04, (ref >> 8) & 0xff, ref & 0xff, parts, i + 1])
+        : Buffer.from([0x05, 0x00, 0x03, ref & 0xff, parts, i + 1]);
+      options.short_message = { udh: udh, message: text };
+      options.esm_class = 0x40;
+    }
+    return options;
+  });
+  const order = body.order === 'reverse' ? pdus.slice().reverse() : pdus;
+  for (const options of order) {
+    info.session.deliver_sm(options, (resp) => {
+      record({ command: 'deliver_sm_resp', session: info.number, status: resp.command_status });
+    });
+    record({ command: 'deliver_sm', kind: 'mo', session: info.number, source_addr: options.source_addr,
+      destination_addr: options.destination_addr });
+  }
+  return { sent: order.length, session: info.number };
+}
+
+// -- control channel -------------------------------------------------------------------------------
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    req.on('data', (c) => { data += c; });
+    req.on('end', () => {
+      try { resolve(data ? JSON.parse(data) : {}); } catch (e) { reject(e); }
+    });
+  });
+}
+
+const control = http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  const reply = (code, body) => {
+    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  try {
+    const body = req.method === 'POST' ? await readJson(req) : {};
+    if (req.method === 'GET' && url.pathname === '/received') {
+      const command = url.searchParams.get('command');
+      return reply(200, command ? records.filter((r) => r.command === command) : records);
+    }
+    if (req.method === 'GET' && url.pathname === '/sessions') {
+      return reply(200, [...sessions.values()].map((s) => ({ session: s.number, system_id: s.system_id,
+        mode: s.mode, outstanding: s.outstanding })));
+    }
+    if (req.method === 'GET' && url.pathname === '/stats') {
+      return reply(200, { max_outstanding: stats });
+    }
+    if (req.method === 'POST' && url.pathname === '/reset') {
+      records.length = 0;
+      rules = {};
+      defaultRule = {};
+      for (const key of Object.keys(stats)) delete stats[key];
+      for (const s of sessions.values()) s.max_outstanding = s.outstanding;
+      return reply(200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/rules') {
+      if (body.default) defaultRule = body.default;
+      if (body.dest) rules[body.dest] = body.rule || {};
+      return reply(200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/deliver') {
+      const result = deliver(body);
+      return reply(result.error ? 409 : 200, result);
+    }
+    if (req.method === 'POST' && url.pathname === '/drop') {
+      let n = 0;
+      for (const s of sessions.values()) {
+        if (body.session === undefined || body.session === s.number) { s.session.destroy(); n += 1; }
+      }
+      return reply(200, { dropped: n });
+    }
+    return reply(404, { error: 'no such endpoint' });
+  } catch (e) {
+    return reply(500, { error: String(e && e.stack || e) });
+  }
+});
+
+server.on('error', (e) => { console.error('smsc: ' + e.message); process.exit(2); });
+control.on('error', (e) => { console.error('smsc control: ' + e.message); process.exit(2); });
+
+server.listen(Number(arg('port', '0')), '127.0.0.1', () => {
+  control.listen(Number(arg('control-port', '0')), '127.0.0.1', () => {
+    process.stdout.write(JSON.stringify({ smpp_port: server.address().port,
+      control_port: control.address().port, pid: process.pid }) + '\n');
+  });
+});
+
+// Leave when the test process goes away (stdin closes).
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
