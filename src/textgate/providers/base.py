@@ -84,7 +84,43 @@ class InboundMessage:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-SubmitOutcome = str | CarrierError
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A carrier took the message: its id there, and which connector took it (a router answers for its
+    members; receipts are matched by connector name and carrier id)."""
+
+    carrier_id: str
+    connector: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not tried now and not a failure (a rate limit had no room): queue it again after ``seconds``
+    without counting an attempt."""
+
+    seconds: float
+    reason: str = "rate limited"
+
+
+#: ``str`` is the carrier id with the connector itself as the taker.
+SubmitOutcome = str | Submitted | Deferred | CarrierError
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """An HTTP request to ``/callbacks/{connector}``: an upstream provider reporting to textgate."""
+
+    method: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResponse:
+    status_code: int = 200
+    body: str = "OK"
+    content_type: str = "text/plain"
 
 
 class ReportSink(Protocol):
@@ -119,3 +155,8 @@ class Connector(abc.ABC):
 
     @abc.abstractmethod
     def health(self) -> Health: ...
+
+    async def callback(self, request: CallbackRequest) -> CallbackResponse:
+        """Handle a delivery report or inbound message the upstream posts to textgate (reporting them to
+        the sink given to :meth:`start`). Connectors without callbacks answer 404."""
+        return CallbackResponse(status_code=404, body="this connector takes no callbacks")

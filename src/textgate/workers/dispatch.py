@@ -33,7 +33,7 @@ from sqlalchemy import Engine, Update, insert, select, update
 from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
-from textgate.providers.base import Connector, OutboundMessage, SubmitOutcome
+from textgate.providers.base import Connector, Deferred, OutboundMessage, SubmitOutcome, Submitted
 from textgate.service.status import change_status, change_statuses
 from textgate.store.db import run_sync
 from textgate.store.schema import message_events, messages
@@ -175,10 +175,28 @@ class DispatchWorker:
                 cur = held.get(row["id"])
                 if cur is None:
                     continue
-                if isinstance(outcome, str):
+                if isinstance(outcome, Deferred):
+                    # Not an attempt: give back the one the claim counted, and come back later.
+                    conn.execute(
+                        update(messages)
+                        .where(messages.c.id == cur["id"])
+                        .values(
+                            status=MessageStatus.QUEUED.value,
+                            due_at=now + timedelta(seconds=max(0.01, outcome.seconds)),
+                            lease_owner=None,
+                            attempts=messages.c.attempts - 1,
+                            updated_at=now,
+                        )
+                    )
+                    continue
+                if isinstance(outcome, str | Submitted):
+                    if isinstance(outcome, str):
+                        carrier_id, taker = outcome, connector
+                    else:
+                        carrier_id, taker = outcome.carrier_id, outcome.connector
                     extra = {
-                        "carrier_id": outcome,
-                        "connector": connector,
+                        "carrier_id": carrier_id,
+                        "connector": taker,
                         "due_at": None,
                         "lease_owner": None,
                     }

@@ -35,7 +35,15 @@ from sqlalchemy import Engine, delete, insert, select, update
 from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
-from textgate.providers.base import Connector, Health, InboundMessage, OutboundMessage, Receipt, ReportSink
+from textgate.providers.base import (
+    Connector,
+    Health,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    ReportSink,
+    SubmitOutcome,
+)
 from textgate.store.db import run_sync
 from textgate.store.schema import simulator_events
 from textgate.workers.idle import IdleWait
@@ -170,13 +178,14 @@ class SimulatorConnector(Connector):
         (outcome,) = await self.submit_many([message])
         if isinstance(outcome, CarrierError):
             raise outcome
+        assert isinstance(outcome, str)
         return outcome
 
-    async def submit_many(self, messages: list[OutboundMessage]) -> list[str | CarrierError]:
+    async def submit_many(self, messages: list[OutboundMessage]) -> list[SubmitOutcome]:
         if self.submit_latency:
             await asyncio.sleep(self.submit_latency)
         now = self.clock()
-        outcomes: list[str | CarrierError] = []
+        outcomes: list[SubmitOutcome] = []
         events: list[dict[str, Any]] = []
         for m in messages:
             outcome, event = self._outcome(m, now)
