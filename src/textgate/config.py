@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: ``[simulator]`` table: ``submit_latency``, ``report_latency`` and ``numbers`` (per-destination
     #: behaviours, see the README's test numbers).
     simulator: dict[str, Any] = Field(default_factory=dict)
+    #: Where upstream providers reach this gateway (callback URLs are ``{public_url}/callbacks/{name}``).
+    public_url: str = "http://127.0.0.1:8080"
+    #: ``[[connectors]]`` and ``[[routes]]`` tables (see docs/routing.md). None: the simulator alone.
+    connectors: list[dict[str, Any]] = Field(default_factory=list)
+    routes: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

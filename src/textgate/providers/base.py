@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -129,6 +129,25 @@ class ReportSink(Protocol):
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         """Record an inbound message; returns its id, or None if no account owns the number."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What a connector factory may use: the shared HTTP client, the database, the clock, and the base
+    URL upstreams call back on (``{public_url}/callbacks/{connector name}``)."""
+
+    http: Any  # httpx.AsyncClient
+    engine: Any  # sqlalchemy Engine
+    clock: Callable[[], datetime]
+    public_url: str
+
+    def callback_url(self, name: str) -> str:
+        return f"{self.public_url.rstrip('/')}/callbacks/{name}"
+
+
+#: ``CONNECTOR_TYPES`` in ``providers/<name>/connector.py`` maps a ``type`` of ``[[connectors]]`` to one:
+#: it gets that table (name, type and the type's own keys) and the context, and checks the keys.
+ConnectorFactory = Callable[[Mapping[str, Any], ConnectorContext], "Connector"]
 
 
 class Connector(abc.ABC):
