@@ -8,8 +8,9 @@ same run on the same file:
   ``INSERT … SELECT`` copying the same N numbers into a scratch table.
 * ``expand``: the bulk worker's rounds until every recipient is a queued message (chunks of 1,000,
   nothing dispatched). Baseline: a raw ``executemany`` of N message-sized rows into a scratch table.
-* ``latency``: while the send is expanding, another account's one-recipient sends are accepted; their
-  p50/p99 acceptance time shows whether a big send blocks other traffic.
+* ``latency``: while the send is expanding, another account's one-recipient sends are accepted on the
+  same database thread (as ``textgate serve`` shares it); their p50/p99 shows whether a big send blocks
+  other traffic.
 
 Afterwards the database is checked: N messages, each number once, balance and ledger agree.
 
@@ -19,10 +20,10 @@ Run: ``.venv/bin/python bench/bulk_send.py [--recipients 100000] [--database-url
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from textgate.ids import new_id
 from textgate.service.accounts import balance, create_account, ledger_total
 from textgate.service.bulk import BulkSendRequest, accept_bulk_send, get_bulk_send
 from textgate.service.send import SendRequest, send_messages
-from textgate.store.db import make_engine
+from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import upgrade
 from textgate.store.schema import contact_groups, contacts, group_members, messages
 from textgate.workers.bulk import BulkWorker
@@ -129,30 +130,38 @@ def main() -> None:
     accept_s = time.perf_counter() - start
 
     latencies: list[float] = []
-    stop = threading.Event()
 
-    def other_traffic() -> None:
-        i = 0
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            with engine.begin() as conn:
-                req = SendRequest(
-                    sender="Other", to=[f"+1555300{i % 10000:04d}"], body="unrelated", source="bench"
-                )
-                send_messages(conn, other, req, now=datetime.now(UTC))  # type: ignore[arg-type]
-            latencies.append(time.perf_counter() - t0)
-            i += 1
-            time.sleep(0.005)
+    def one_other_send(i: int) -> None:
+        with engine.begin() as conn:
+            req = SendRequest(
+                sender="Other", to=[f"+1555300{i % 10000:04d}"], body="unrelated", source="bench"
+            )
+            send_messages(conn, other, req, now=datetime.now(UTC))  # type: ignore[arg-type]
 
-    side = threading.Thread(target=other_traffic)
-    worker = BulkWorker(engine, backlog=n + 1)  # measure expansion alone: nothing dispatches here
-    side.start()
-    start = time.perf_counter()
-    while worker.round():
-        pass
-    expand_s = time.perf_counter() - start
-    stop.set()
-    side.join()
+    async def expand_with_traffic() -> float:
+        # As in `textgate serve`: the worker and the API share the engine's database thread (run_sync).
+        stop = asyncio.Event()
+
+        async def other_traffic() -> None:
+            i = 0
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                await run_sync(engine, one_other_send, i)
+                latencies.append(time.perf_counter() - t0)
+                i += 1
+                await asyncio.sleep(0.005)
+
+        side = asyncio.create_task(other_traffic())
+        worker = BulkWorker(engine, backlog=n + 1)  # expansion alone: nothing dispatches here
+        start = time.perf_counter()
+        while await worker.run_once():
+            pass
+        took = time.perf_counter() - start
+        stop.set()
+        await side
+        return took
+
+    expand_s = asyncio.run(expand_with_traffic())
 
     with engine.connect() as conn:
         done = get_bulk_send(conn, big, sent.id)  # type: ignore[arg-type]
