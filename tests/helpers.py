@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
-from textgate.service.accounts import Account, NewKey, add_number, create_account
+from textgate.service.accounts import Account, NewKey, add_number, balance, create_account
+from textgate.store.schema import messages
 
 
 class ManualClock:
@@ -47,3 +48,14 @@ def make_tenant(
         )
         e164 = add_number(conn, account, number, now=now)
     return Tenant(account=account, key=key, number=e164)
+
+
+def stored_count(engine: Engine) -> int:
+    """How many messages the database holds."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(messages)).scalar_one())
+
+
+def credits_of(engine: Engine, account_id: str) -> int:
+    with engine.connect() as conn:
+        return balance(conn, account_id)

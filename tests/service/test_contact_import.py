@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.helpers import Tenant, make_tenant
+from tests.helpers import Tenant
 from textgate.service.contact_import import (
     DUPLICATE_NAME,
     DUPLICATE_NUMBER,
@@ -40,16 +40,6 @@ SEED_AS_PRINTED = """Contact 1,447777777771,,group1
 Contact 2,447777777772,
 Contact 3,447777777773,,group1,group2,group3
 Contact 5,mynumber,,group3"""
-
-
-@pytest.fixture
-def tenant(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="acme", region="GB", now=NOW)
-
-
-@pytest.fixture
-def other(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="globex", region="GB", number="+15551230002", now=NOW)
 
 
 def _import(engine: Engine, tenant: Tenant, text: str, **options: Any) -> ImportReport:

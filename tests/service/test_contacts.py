@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.helpers import Tenant, make_tenant
+from tests.helpers import Tenant
 from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.service.contacts import (
     Contact,
@@ -31,16 +31,6 @@ from textgate.service.contacts import (
 from textgate.store.schema import group_members as memberships
 
 NOW = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def tenant(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="acme", region="GB", now=NOW)
-
-
-@pytest.fixture
-def other(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="globex", region="GB", number="+15551230002", now=NOW)
 
 
 def _all_pages(fetch, limit: int) -> list[Contact]:  # type: ignore[no-untyped-def]

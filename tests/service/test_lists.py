@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from tests.helpers import Tenant, make_tenant
+from tests.helpers import Tenant
 from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.service.lists import (
     ListEntry,
@@ -23,16 +23,6 @@ from textgate.service.lists import (
 )
 
 NOW = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def tenant(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="acme", region="GB", now=NOW)
-
-
-@pytest.fixture
-def other(engine: Engine) -> Tenant:
-    return make_tenant(engine, name="globex", region="GB", number="+15551230002", now=NOW)
 
 
 def _entries(engine: Engine, tenant: Tenant, list_id: str) -> list[ListEntry]:

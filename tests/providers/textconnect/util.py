@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
-from tests.helpers import Tenant
-from textgate.service.accounts import balance
+from tests.helpers import Tenant, credits_of, stored_count
 from textgate.store.schema import messages
 
 PATH = "/api"
@@ -53,13 +52,11 @@ def rows(csv_text: str) -> list[list[str]]:
 
 
 def stored(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(messages)).scalar_one())
+    return stored_count(engine)
 
 
 def credits(engine: Engine, tenant: Tenant) -> int:
-    with engine.connect() as conn:
-        return balance(conn, tenant.account.id)
+    return credits_of(engine, tenant.account.id)
 
 
 def message(engine: Engine, message_id: str) -> Any:

@@ -7,12 +7,10 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from tests.helpers import Tenant
+from tests.helpers import Tenant, credits_of, stored_count
 from tests.providers.textingline.seed import RECIPIENT, parse_curl
-from textgate.service.accounts import balance
-from textgate.store.schema import messages
 
 API = "/api/v1/messaging/message"
 MESSAGE_ID = re.compile(r"msg_[A-Za-z0-9]{22}")
@@ -44,13 +42,11 @@ def run_seed(
 
 
 def stored(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(messages)).scalar_one())
+    return stored_count(engine)
 
 
 def credits(engine: Engine, tenant: Tenant) -> int:
-    with engine.connect() as conn:
-        return balance(conn, tenant.account.id)
+    return credits_of(engine, tenant.account.id)
 
 
 def assert_error(response: httpx.Response, status: int, code: int, field: str | None) -> dict[str, Any]:
