@@ -1,5 +1,8 @@
 """Wiring: build the engine, the connector and the workers from settings, and run them.
 
+The connector is the built-in simulator when no ``[[connectors]]`` are configured, otherwise the router
+over the configured ones (:mod:`textgate.routing`); either way the dispatch worker sees one connector.
+
 ``Gateway`` owns every long-lived object of one serving process; the web app starts and stops it in its
 lifespan. Tests build one directly to drive workers step by step.
 """
@@ -18,8 +21,10 @@ from sqlalchemy import Engine
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import NotFound, TextgateError
-from textgate.providers.base import Connector, InboundMessage, Receipt
+from textgate.providers.base import Connector, ConnectorContext, InboundMessage, Receipt
 from textgate.providers.simulator.connector import SimulatorConnector
+from textgate.routing.registry import build_connector_from_settings
+from textgate.routing.router import Router
 from textgate.service.inbound import receive_inbound
 from textgate.service.receipts import record_receipts
 from textgate.store.db import make_engine, run_sync
@@ -107,6 +112,21 @@ def build_connector(settings: Settings, engine: Engine, clock: Clock) -> Connect
     )
 
 
+def build_gateway_connector(
+    settings: Settings, engine: Engine, clock: Clock, http: httpx.AsyncClient
+) -> Connector:
+    """The connector ``serve`` dispatches to; RoutingConfigError (a ValueError) names a configuration
+    mistake."""
+    ctx = ConnectorContext(http=http, engine=engine, clock=clock, public_url=settings.public_url)
+    return build_connector_from_settings(settings, ctx, lambda: build_connector(settings, engine, clock))
+
+
+def check_configuration(settings: Settings, engine: Engine) -> None:
+    """Build (without starting) what ``serve`` would run, so a configuration mistake stops it up front."""
+    # Factories only keep the client; it never opens a connection here, so there is nothing to close.
+    build_gateway_connector(settings, engine, utcnow, httpx.AsyncClient())
+
+
 @dataclass
 class Gateway:
     settings: Settings
@@ -133,7 +153,8 @@ class Gateway:
 
     def build(self) -> None:
         s = self.settings
-        self.connector = self.connector or build_connector(s, self.engine, self.clock)
+        self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
+        self.connector = self.connector or build_gateway_connector(s, self.engine, self.clock, self.http)
         self.dispatcher = DispatchWorker(
             self.engine,
             self.connector,
@@ -144,7 +165,6 @@ class Gateway:
             idle_max=s.idle_poll_max,
             retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
         )
-        self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
         self.webhooks = WebhookWorker(self.engine, s, client=self.http, clock=self.clock)
         self.dispatcher.on_recorded = self.webhooks.idle.nudge
         self.bulk = BulkWorker(
@@ -165,6 +185,12 @@ class Gateway:
         ]
         if self.bulk is not None:
             self._tasks.append(asyncio.create_task(self.bulk.run(self._stop), name="bulk"))
+
+    def connectors(self) -> dict[str, Connector]:
+        """Every carrier connector by name: the router's members, or the one connector."""
+        if isinstance(self.connector, Router):
+            return {name: member.connector for name, member in self.connector.members.items()}
+        return {self.connector.name: self.connector} if self.connector is not None else {}
 
     def nudge(self) -> None:
         """Tell the dispatcher there is new work (saves a poll interval of latency)."""

@@ -107,7 +107,8 @@ def serve(
 
     import uvicorn
 
-    from textgate.bootstrap import DatabaseOutOfDate, prepare_database
+    from textgate.bootstrap import DatabaseOutOfDate, check_configuration, prepare_database
+    from textgate.routing.config import RoutingConfigError
     from textgate.store.db import make_engine
     from textgate.web.app import create_app
 
@@ -120,6 +121,12 @@ def serve(
         prepare_database(engine)
     except DatabaseOutOfDate as exc:
         fail(str(exc))
+    try:
+        check_configuration(settings, engine)
+    except RoutingConfigError as exc:
+        from rich.markup import escape
+
+        fail(f"configuration: {escape(str(exc))}")  # "[[routes]]" is not rich markup
     application = create_app(settings, engine=engine)
     uvicorn.run(
         application,
@@ -520,4 +527,5 @@ def main() -> None:
 
 
 # The platform's commands (contacts, reports, users, ...) register themselves onto ``app``.
-import textgate.cli_platform  # noqa: E402, F401
+import textgate.cli_platform  # noqa: E402
+import textgate.cli_routes  # noqa: E402, F401  - ``routes list``

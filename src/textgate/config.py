@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     #: ``[[connectors]]`` and ``[[routes]]`` tables (see docs/routing.md). None: the simulator alone.
     connectors: list[dict[str, Any]] = Field(default_factory=list)
     routes: list[dict[str, Any]] = Field(default_factory=list)
+    #: ``[rate_limits]`` table: messages/s per account, shared by every node (see docs/routing.md).
+    rate_limits: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -422,4 +423,17 @@ bulk_recipients = Table(
     Column("bulk_id", String(40), ForeignKey("bulk_sends.id"), primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("number", String(32), nullable=False),
+)
+
+
+# Token buckets of the routing rate limits (per route, per account), shared by every gateway node on the
+# database. ``tokens`` were left at ``stamp`` (epoch seconds); a round refills and takes in one UPDATE, and
+# leaves what it was granted in ``granted`` for RETURNING (see textgate.routing.ratelimit).
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Double, nullable=False),
+    Column("stamp", Double, nullable=False),
+    Column("granted", Integer, nullable=False, default=0),
 )

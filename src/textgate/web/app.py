@@ -19,8 +19,9 @@ from textgate.api.responses import FastJSONResponse
 from textgate.bootstrap import Gateway, prepare_database
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
-from textgate.providers.base import Health
+from textgate.providers.base import CallbackRequest, Health
 from textgate.providers.registry import error_renderers, install_dialects
+from textgate.routing.router import Router
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
@@ -85,11 +86,43 @@ def create_app(
             body.update(status="degraded", database=f"error: {type(exc).__name__}")
         gateway = request.app.state.gateway
         if gateway is not None and gateway.connector is not None and gateway.running:
+            # Every carrier connector's health by name; with routing, also the routes and the breakers.
             health = gateway.connector.health()
-            body["connectors"] = {gateway.connector.name: health.value}
+            body["connectors"] = {name: c.health().value for name, c in gateway.connectors().items()}
+            if isinstance(gateway.connector, Router):
+                body["routing"] = gateway.connector.view()
             if health is Health.DOWN:
                 body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    async def connector_callback(name: str, request: Request) -> Response:
+        gateway = request.app.state.gateway
+        if gateway is None or not gateway.running:
+            return Response(
+                "the gateway is not running its connectors", status_code=503, media_type="text/plain"
+            )
+        connector = gateway.connectors().get(name)
+        if connector is None:
+            return Response(f"no connector named {name!r}", status_code=404, media_type="text/plain")
+        answer = await connector.callback(
+            CallbackRequest(
+                method=request.method,
+                query=dict(request.query_params),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=await request.body(),
+            )
+        )
+        return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type)
+
+    for method in ("GET", "POST"):  # one operation per method, so each has its own OpenAPI id
+        app.add_api_route(
+            "/callbacks/{name}",
+            connector_callback,
+            methods=[method],
+            operation_id=f"connector_callback_{method.lower()}",
+            tags=["operations"],
+            summary="Delivery reports and inbound messages from an upstream provider, to the named connector",
+        )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,8 @@ from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import (
     Connector,
+    ConnectorContext,
+    ConnectorFactory,
     Health,
     InboundMessage,
     OutboundMessage,
@@ -327,3 +330,32 @@ class SimulatorConnector(Connector):
                     insert(simulator_events),
                     [{"kind": "mo", "carrier_id": None, "payload": r, "due_at": now} for r in replies],
                 )
+
+
+#: Keys of a ``type = "simulator"`` ``[[connectors]]`` table besides ``name`` and ``type``.
+SIMULATOR_KEYS = frozenset({"submit_latency", "report_latency", "numbers"})
+
+
+def simulator_connector(table: Mapping[str, Any], ctx: ConnectorContext) -> SimulatorConnector:
+    """A configured simulator (``submit_latency``, ``report_latency``, ``numbers`` as in ``[simulator]``).
+    Configure one: several would share the ``simulator_events`` table, and a receipt picked up by another
+    simulator is only retried until its own reports it."""
+    unknown = sorted(set(table) - SIMULATOR_KEYS - {"name", "type"})
+    if unknown:
+        raise ValueError(
+            f"unknown key {', '.join(unknown)} (simulator keys: {', '.join(sorted(SIMULATOR_KEYS))})"
+        )
+    numbers = table.get("numbers", {})
+    if not isinstance(numbers, Mapping):
+        raise ValueError("numbers must be a table of number = {behaviour = ...}")
+    return SimulatorConnector(
+        ctx.engine,
+        name=str(table["name"]),
+        submit_latency=float(table.get("submit_latency", 0.0)),
+        report_latency=float(table.get("report_latency", 0.2)),
+        numbers=dict(numbers),
+        clock=ctx.clock,
+    )
+
+
+CONNECTOR_TYPES: Mapping[str, ConnectorFactory] = {"simulator": simulator_connector}

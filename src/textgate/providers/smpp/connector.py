@@ -303,7 +303,11 @@ class SmppConnector(Connector):
         candidates = [link for link in self._links if link.can_submit and link.bound]
         if not candidates:
             raise CarrierError(
-                "no SMPP session is bound", kind=ErrorKind.PROVIDER_ERROR, retryable=True, carrier="smpp"
+                "no SMPP session is bound",
+                kind=ErrorKind.PROVIDER_ERROR,
+                retryable=True,
+                carrier="smpp",
+                sent=False,
             )
         return max(candidates, key=lambda link: link.room)
 
@@ -561,3 +565,42 @@ class SmppConnector(Connector):
                 )
                 raw = {**entry.raw, "parts": total, "reference": reference, "incomplete": True}
                 await self._inbound(InboundMessage(from_addr=source, to_addr=dest, body=text, raw=raw))
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+#: How each SmppConfig field's annotation reads in a TOML table (a float setting also takes an integer).
+_TOML_TYPES: Mapping[str, tuple[type, ...]] = {
+    "str": (str,),
+    "BindModeName": (str,),
+    "int": (int,),
+    "float": (int, float),
+}
+
+
+def smpp_connector(table: Mapping[str, Any], ctx: Any) -> SmppConnector:
+    """An ``[[connectors]]`` table of ``type = "smpp"``: ``name`` plus :class:`SmppConfig`'s fields by name
+    (``host``, ``port``, ``system_id``, ``password`` are required). ValueError names a wrong key."""
+    import dataclasses
+
+    known = {f.name: f for f in dataclasses.fields(SmppConfig)}
+    options = {k: v for k, v in table.items() if k != "type"}
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key {', '.join(unknown)} (SMPP keys: {', '.join(sorted(known))})")
+    missing = [
+        name
+        for name, f in known.items()
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and name not in options
+    ]
+    if missing:
+        raise ValueError(f"missing key {', '.join(missing)}")
+    for key, value in options.items():
+        accepted = _TOML_TYPES.get(str(known[key].type), (object,))
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in accepted)}, not {value!r}")
+    return SmppConnector(SmppConfig(**options))
+
+
+CONNECTOR_TYPES: Mapping[str, Callable[[Mapping[str, Any], Any], Connector]] = {"smpp": smpp_connector}

@@ -434,7 +434,7 @@ class Link:
         try:
             if not self.bound:
                 raise CarrierError(
-                    "the SMPP session is not bound", kind=ErrorKind.PROVIDER_ERROR, retryable=True
+                    "the SMPP session is not bound", kind=ErrorKind.PROVIDER_ERROR, retryable=True, sent=False
                 )
             future: asyncio.Future[str] = loop.create_future()
             self.inflight[key] = future

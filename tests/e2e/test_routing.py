@@ -1,0 +1,128 @@
+"""Routing end to end: a real ``textgate serve`` configured by the minimal TOML file sends through the real
+SMSC peer (tests/smsc, npm ``smpp``), which pushes the receipt back; ``routes list`` asks the running
+gateway; with no configuration ``serve`` still runs on the simulator; a configuration mistake stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import TEXTGATE, Receiver, Server, cli, wait_for
+from tests.providers.smpp.peer import PASSWORD, SYSTEM_ID, Smsc, SmscUnavailable, ensure_installed
+
+pytestmark = pytest.mark.e2e
+
+MINIMAL = """
+[[connectors]]
+name = "smsc1"
+type = "smpp"
+host = "127.0.0.1"
+port = {port}
+system_id = "{system_id}"
+password = "{password}"
+
+[[routes]]
+name = "default"
+connectors = ["smsc1"]
+"""
+
+
+@pytest.fixture(scope="module")
+def smsc() -> Iterator[Smsc]:
+    try:
+        ensure_installed()
+        peer = Smsc()
+        peer.start()
+    except SmscUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield peer
+    finally:
+        peer.kill()
+
+
+def test_a_native_send_goes_through_the_configured_smsc_and_is_delivered(
+    db_url: str, tmp_path: Path, smsc: Smsc
+) -> None:
+    asyncio.run(smsc.reset())
+    config = tmp_path / "textgate.toml"
+    config.write_text(MINIMAL.format(port=smsc.smpp_port, system_id=SYSTEM_ID, password=PASSWORD))
+    server = Server(db_url, tmp_path, config=str(config))
+    created = json.loads(cli(server.env, "accounts", "create", "acme", "--credits", "10", "--json"))
+    cli(server.env, "numbers", "add", "acme", "+15551230001")
+    server.start()  # healthy only once the SMPP session is bound
+    try:
+        with Receiver() as receiver, server.client(created["secret"]) as api:
+            hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
+            assert hook.status_code == 201, hook.text
+            sent = api.post(
+                "/v1/messages", json={"from": "+15551230001", "to": "+447400123456", "body": "hi"}
+            )
+            assert sent.status_code == 202, sent.text
+            mid = sent.json()["messages"][0]["id"]
+            wait_for(
+                lambda: api.get(f"/v1/messages/{mid}").json()["status"] == "delivered",
+                describe=lambda: api.get(f"/v1/messages/{mid}").json(),
+            )
+            submits = asyncio.run(smsc.received("submit_sm"))
+            assert [(s["destination_addr"], s["text"]) for s in submits] == [("447400123456", "hi")]
+            wait_for(lambda: any(e["data"]["status"] == "delivered" for e in receiver.events()))
+            assert [e["data"]["status"] for e in receiver.events() if e["data"]["id"] == mid] == [
+                "sent",
+                "delivered",
+            ]
+
+        env = {**server.env, "TEXTGATE_URL": server.url}
+        listed = json.loads(cli(env, "routes", "list", "--json"))
+        assert listed["gateway"]["reachable"] is True
+        assert listed["routes"] == [
+            {"name": "default", "rules": {}, "strategy": "failover", "connectors": ["smsc1"]}
+        ]
+        (smsc1,) = listed["connectors"]
+        assert (smsc1["name"], smsc1["type"], smsc1["health"]) == ("smsc1", "smpp", "up")
+        assert smsc1["breaker"]["state"] == "closed"
+        table = cli(env, "routes", "list")
+        assert "smsc1 (up)" in table
+    finally:
+        server.stop()
+    # The gateway is gone: the configuration is still shown, the health is unknown.
+    listed = json.loads(cli({**server.env, "TEXTGATE_URL": server.url}, "routes", "list", "--json"))
+    assert listed["gateway"]["reachable"] is False
+    assert listed["connectors"][0]["health"] == "unknown"
+
+
+def test_serve_with_no_configuration_runs_on_the_simulator(db_url: str, tmp_path: Path) -> None:
+    server = Server(db_url, tmp_path)
+    server.env.pop("TEXTGATE_CONFIG", None)
+    server.start()
+    try:
+        import httpx
+
+        assert httpx.get(f"{server.url}/healthz").json()["connectors"] == {"simulator": "up"}
+        listed = json.loads(cli({**server.env, "TEXTGATE_URL": server.url}, "routes", "list", "--json"))
+        assert listed["routes"][0]["connectors"] == ["simulator"]
+        assert listed["connectors"][0]["health"] == "up"
+    finally:
+        server.stop()
+
+
+def test_a_configuration_mistake_stops_serve_with_a_clear_message(db_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        MINIMAL.format(port=2775, system_id="x", password="y").replace('["smsc1"]', '["smsc2"]')
+    )
+    server = Server(db_url, tmp_path, config=str(config))
+    done = subprocess.run(
+        [*TEXTGATE, "serve", "--port", str(server.port)],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "[[routes]] \"default\": connectors names 'smsc2'" in done.stderr
