@@ -12,7 +12,9 @@ carrier. A connector's own health is a second, direct signal: DOWN (an SMPP conn
 session, an upstream refusing our credentials) opens the breaker at once. When such a connector reports
 itself up again before the cooldown ends - the SMPP session re-bound - the breaker half-opens right away
 rather than keep a working carrier idle; a breaker opened by failures waits out its cooldown, because
-those failures were seen while the connector claimed to be fine.
+those failures were seen while the connector claimed to be fine. A connector still DOWN when the cooldown
+ends gets its trial message too: some connectors (the HTTP upstreams) only learn from traffic that the
+carrier is back.
 
 State lives in each gateway process: every node learns about a carrier from its own traffic.
 """
@@ -57,7 +59,16 @@ class CircuitBreaker:
         if health is Health.DOWN:
             if self.state is not BreakerState.OPEN or not self.opened_by_health:
                 self._open(now, by_health=True)
-            return False
+                return False
+            assert self.opened_at is not None
+            if now - self.opened_at < self.cooldown:
+                return False
+            # Still DOWN after the cooldown: one trial all the same. A connector that learns only from
+            # its own traffic (an HTTP upstream after a 401 or an outage) can never report itself up
+            # again without one; an SMPP connector with no session refuses it at once (``sent=False``).
+            self.state = BreakerState.HALF_OPEN
+            self.trial_out = True
+            return True
         if self.state is BreakerState.OPEN:
             assert self.opened_at is not None
             if self.opened_by_health or now - self.opened_at >= self.cooldown:

@@ -170,7 +170,8 @@ class DispatchWorker:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()  # receipts may race for the same rows
             held = {r.id: dict(r._mapping) for r in conn.execute(query)}
-            accepted: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
+            # By the connector that took them: a router's member, so the ``sent`` event names it.
+            accepted: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]] = {}
             for row, outcome in zip(claimed, outcomes, strict=True):
                 cur = held.get(row["id"])
                 if cur is None:
@@ -200,7 +201,7 @@ class DispatchWorker:
                         "due_at": None,
                         "lease_owner": None,
                     }
-                    accepted.append((cur, extra))
+                    accepted.setdefault(taker, []).append((cur, extra))
                 elif outcome.retryable and cur["attempts"] < self.retry.max_attempts:
                     SUBMITTED.labels("retry").inc()
                     change_status(
@@ -227,10 +228,10 @@ class DispatchWorker:
                         error_message=outcome.message,
                         cache=cache,
                     )
-            if accepted:
-                SUBMITTED.labels("accepted").inc(len(accepted))
+            for taker, items in accepted.items():
+                SUBMITTED.labels("accepted").inc(len(items))
                 change_statuses(
-                    conn, accepted, MessageStatus.SENT, now=now, source=f"submit:{connector}", cache=cache
+                    conn, items, MessageStatus.SENT, now=now, source=f"submit:{taker}", cache=cache
                 )
 
     def _retry_at(self, row: Mapping[str, Any], now: datetime) -> datetime:
