@@ -28,7 +28,7 @@ from textgate.service.accounts import create_account
 from textgate.store.schema import webhook_attempts, webhook_deliveries
 from textgate.webhooks import endpoints, outbox
 from textgate.workers import webhooks as worker_mod
-from textgate.workers.webhooks import Outcome, WebhookWorker, retry_delay
+from textgate.workers.webhooks import Attempt, Outcome, WebhookWorker, retry_delay
 
 
 @dataclass
@@ -281,7 +281,8 @@ def test_expired_lease_is_reclaimed_and_stale_worker_is_fenced(engine: sa.Engine
         assert await other.run_once() == 1
         assert delivery(engine, d).status == "succeeded"
         # The stale worker's late outcome must not overwrite the newer result.
-        assert not dead._finish(claim, Outcome(False, 500, "HTTP 500", "http_error"), clock.now, 1)
+        late = Attempt(claim, Outcome(False, 500, "HTTP 500", "http_error"), clock.now, 1)
+        assert dead._finish([late]) == 0
         assert delivery(engine, d).status == "succeeded"
 
     run(body)

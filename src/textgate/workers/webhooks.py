@@ -57,6 +57,8 @@ RETRY_MIN_SECONDS = 1.0
 DEFAULT_BATCH = 100
 DEFAULT_CONCURRENCY = 16
 MAX_ERROR_LENGTH = 500
+#: Response bytes read after the status line so the connection can be reused; a longer body is cut off.
+MAX_DRAIN_BYTES = 64 * 1024
 USER_AGENT = "textgate-webhooks/1"
 ERROR_PAUSE_SECONDS = 1.0
 
@@ -104,6 +106,14 @@ class Outcome:
     status_code: int | None
     error: str | None
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    claim: Claim
+    outcome: Outcome
+    started: datetime
+    duration_ms: int
 
 
 class WebhookWorker:
@@ -190,47 +200,56 @@ class WebhookWorker:
             for r in rows
         ]
 
-    def _finish(self, claim: Claim, outcome: Outcome, started: datetime, duration_ms: int) -> bool:
-        """Record the attempt and the delivery's next state. False if the lease was lost meanwhile."""
+    def _finish(self, done: list[Attempt]) -> int:
+        """Record a round's attempts and each delivery's next state, in one transaction. Returns how
+        many were recorded; an attempt whose lease was lost meanwhile is logged and left alone."""
         d = webhook_deliveries
         now = self.clock()
-        attempts = claim.attempts + 1
-        values: dict[str, object] = {
-            "attempts": attempts,
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-        }
-        if outcome.ok:
-            values.update(status="succeeded", due_at=None, delivered_at=now)
-        elif now >= claim.give_up_at:
-            values.update(status="failed", due_at=None)
-        else:
-            values.update(due_at=now + retry_delay(attempts, rng=self.rng))
+        recorded = 0
         with self.engine.begin() as conn:
             conn.execute(
-                insert(webhook_attempts).values(
-                    delivery_id=claim.id,
-                    at=started,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=duration_ms,
+                insert(webhook_attempts),
+                [
+                    {
+                        "delivery_id": a.claim.id,
+                        "at": a.started,
+                        "status_code": a.outcome.status_code,
+                        "error": a.outcome.error,
+                        "duration_ms": a.duration_ms,
+                    }
+                    for a in done
+                ],
+            )
+            for a in done:
+                claim, outcome = a.claim, a.outcome
+                attempts = claim.attempts + 1
+                values: dict[str, object] = {
+                    "attempts": attempts,
+                    "last_status_code": outcome.status_code,
+                    "last_error": outcome.error,
+                }
+                if outcome.ok:
+                    values.update(status="succeeded", due_at=None, delivered_at=now)
+                elif now >= claim.give_up_at:
+                    values.update(status="failed", due_at=None)
+                else:
+                    values.update(due_at=now + retry_delay(attempts, rng=self.rng))
+                result = conn.execute(
+                    update(d)
+                    .where(d.c.seq == claim.seq, d.c.status == "pending", d.c.due_at == claim.lease_until)
+                    .values(**values)
                 )
-            )
-            result = conn.execute(
-                update(d)
-                .where(d.c.seq == claim.seq, d.c.status == "pending", d.c.due_at == claim.lease_until)
-                .values(**values)
-            )
-        if result.rowcount == 0:
-            log.warning(
-                "webhook delivery %s: lease lost before its outcome was recorded (worker %s)",
-                claim.id,
-                self.worker_id,
-            )
-            return False
-        if values.get("status") == "failed":
-            log.info("webhook delivery %s given up after %d attempts", claim.id, attempts)
-        return True
+                if result.rowcount == 0:
+                    log.warning(
+                        "webhook delivery %s: lease lost before its outcome was recorded (worker %s)",
+                        claim.id,
+                        self.worker_id,
+                    )
+                    continue
+                recorded += 1
+                if values.get("status") == "failed":
+                    log.info("webhook delivery %s given up after %d attempts", claim.id, attempts)
+        return recorded
 
     # -- sending -------------------------------------------------------------------------------
     async def _mail(self, claim: Claim) -> Outcome:
@@ -252,7 +271,8 @@ class WebhookWorker:
             if claim.content_type and claim.method != "GET":
                 headers["content-type"] = claim.content_type
             headers["user-agent"] = USER_AGENT
-            # Stream so a huge response body is never read; redirects are not followed (SSRF).
+            # Stream so a huge response body is never read; redirects are not followed (SSRF). A short
+            # body is read to its end so the connection goes back to the pool instead of being closed.
             async with self.client.stream(
                 claim.method,
                 claim.url,
@@ -262,6 +282,11 @@ class WebhookWorker:
                 follow_redirects=False,
             ) as response:
                 code = response.status_code
+                drained = 0
+                async for chunk in response.aiter_raw():
+                    drained += len(chunk)
+                    if drained > MAX_DRAIN_BYTES:
+                        break
         except ValidationError as exc:
             return Outcome(False, None, _clip(f"URL refused: {exc.message}"), "refused")
         except httpx.TimeoutException:
@@ -272,13 +297,13 @@ class WebhookWorker:
             return Outcome(True, code, None, "succeeded")
         return Outcome(False, code, f"HTTP {code}", "http_error")
 
-    async def _send(self, claim: Claim) -> None:
+    async def _send(self, claim: Claim) -> Attempt:
         started = self.clock()
         t0 = time.monotonic()
         outcome = await self._post(claim, started)
         duration_ms = int((time.monotonic() - t0) * 1000)
         ATTEMPTS.labels(outcome=outcome.label).inc()
-        await run_sync(self.engine, self._finish, claim, outcome, started, duration_ms)
+        return Attempt(claim, outcome, started, duration_ms)
 
     async def run_once(self) -> int:
         """Claim one batch of due deliveries and send it; returns how many were attempted."""
@@ -290,17 +315,21 @@ class WebhookWorker:
         for claim in claims:
             groups.setdefault((claim.endpoint_id, claim.order_key), []).append(claim)
         bound = asyncio.Semaphore(self.concurrency)
+        done: list[Attempt] = []
 
         async def send_group(group: list[Claim]) -> None:
             for claim in group:
                 async with bound:
-                    await self._send(claim)
+                    done.append(await self._send(claim))
 
         results = await asyncio.gather(*(send_group(g) for g in groups.values()), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 # The lease runs out and another pass retries; nothing is lost.
                 log.error("webhook worker %s: send failed", self.worker_id, exc_info=result)
+        if done:
+            # One transaction for the round's outcomes: recording them one by one cost more than sending.
+            await run_sync(self.engine, self._finish, done)
         return len(claims)
 
     async def run(self, stop: asyncio.Event) -> None:
