@@ -69,3 +69,19 @@ def test_health_down_in_half_open_reopens() -> None:
     assert b.allow(UP)
     assert not b.allow(DOWN)
     assert b.state is BreakerState.OPEN
+
+
+def test_a_connector_still_down_after_the_cooldown_gets_one_trial() -> None:
+    # An HTTP upstream learns it is up again only from a send that works: without the trial it would stay
+    # shut out for good after an outage or a wrong key.
+    tick = Tick()
+    b = CircuitBreaker(3, 10.0, monotonic=tick)
+    assert not b.allow(DOWN)
+    tick.now += 9.9
+    assert not b.allow(DOWN)
+    tick.now += 0.1
+    assert b.allow(DOWN)  # the trial, although the connector still says DOWN
+    assert b.state is BreakerState.HALF_OPEN
+    assert not b.allow(DOWN)  # nothing else meanwhile
+    b.succeeded()
+    assert b.state is BreakerState.CLOSED and b.allow(UP)
