@@ -668,7 +668,19 @@ def run_e2e(workdir: Path, smsc: Any, opts: argparse.Namespace) -> E2E:
 def start_profile(gate: Gate, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """py-spy on ``textgate serve`` (all threads, on-CPU samples) for the rest of the e2e run."""
     out = workdir / "profile.txt"
-    cmd = [str(BIN / "py-spy"), "record", "-p", str(gate.proc.pid), "-o", str(out), "-f", "raw", "-r", "50"]
+    cmd = [
+        str(BIN / "py-spy"),
+        "record",
+        "-p",
+        str(gate.proc.pid),
+        "-o",
+        str(out),
+        "-f",
+        "raw",
+        "-r",
+        "50",
+        "--gil",
+    ]
     cmd += ["--threads", "--nonblocking"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
@@ -27,6 +27,7 @@ from textgate.routing.registry import build_connector_from_settings
 from textgate.routing.router import Router
 from textgate.service.inbound import receive_inbound
 from textgate.service.receipts import record_receipts
+from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.workers.bulk import BulkWorker
@@ -60,13 +61,15 @@ class GatewaySink:
         self.clock = clock
         # Called after a receipt or inbound message was stored (it may have queued webhooks).
         self.on_change = on_change or (lambda: None)
+        # Connectors report receipts one at a time (an SMPP session waits for each to be stored before it
+        # acknowledges it); receipts arriving together share one commit.
+        self.batcher = TransactionBatcher(engine)
 
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
-        def _apply() -> list[bool]:
-            with self.engine.begin() as conn:
-                return record_receipts(conn, connector, receipts, now=self.clock())
+        def _apply(conn: Connection) -> list[bool]:
+            return record_receipts(conn, connector, receipts, now=self.clock())
 
-        matched = await run_sync(self.engine, _apply)
+        matched = await self.batcher.submit(_apply)
         if any(matched):
             self.on_change()
         return matched
