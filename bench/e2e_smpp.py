@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,7 +53,7 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import CLK_TCK, Target, machine_cpu, proc_cpu_seconds, run_load
+from bench.loadgen import CLK_TCK, Target, clean_env, free_port, machine_cpu, proc_cpu_seconds, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -147,19 +146,6 @@ def run_receiver(port: int, secret: str) -> None:
 
 
 # -- processes -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTGATE_")}
-    env.update(extra)
-    return env
-
-
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     """Until ``url`` answers below 500 (textgate's /healthz is 503 until the SMPP session is bound)."""
     deadline = time.monotonic() + timeout

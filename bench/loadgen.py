@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -486,3 +487,18 @@ def run_load(
         cpu=sampler.usage(warm, window_end),
         capped=any(r.issued >= -(-max_requests // procs) for r in results),
     )
+
+
+# -- processes -------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment minus any ``TEXTGATE_*`` the caller had, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTGATE_")}
+    env.update(extra)
+    return env

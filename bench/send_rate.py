@@ -28,7 +28,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import ClientKind, LoadResult, Target, machine_cpu, run_load
+from bench.loadgen import ClientKind, LoadResult, Target, clean_env, free_port, machine_cpu, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -126,20 +125,6 @@ class Profile:
 
 
 # -- servers ------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment minus any ``TEXTGATE_*`` the caller had, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTGATE_")}
-    env.update(extra)
-    return env
-
-
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
