@@ -27,6 +27,7 @@ class FakeSink:
         self.accepted: list[Receipt] = []
         self.refused: list[Receipt] = []
         self.messages: list[InboundMessage] = []
+        self.calls: list[int] = []  # receipts per call, in order
 
     def store(self, carrier_id: str) -> str:
         """What the dispatcher does once submit() returned."""
@@ -34,6 +35,7 @@ class FakeSink:
         return carrier_id
 
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
+        self.calls.append(len(receipts))
         out = []
         for receipt in receipts:
             matched = receipt.carrier_id in self.known

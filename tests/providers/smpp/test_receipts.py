@@ -30,6 +30,26 @@ def test_receipt_before_submit_response_is_not_lost(smsc: Smsc) -> None:
     run(body())
 
 
+def test_kept_receipts_are_retried_together(smsc: Smsc) -> None:
+    # A large dispatch batch records its carrier ids only after every submit returned, so most receipts
+    # come early; retrying them in one call to the sink makes that one transaction, not hundreds.
+    async def body() -> None:
+        sink = FakeSink()
+        await smsc.rule("447700900021", receipt_before_resp=True)
+        cfg = config(smsc, receipt_retry_interval=60.0)  # no timed retry: only the one we ask for
+        async with running(cfg, sink) as connector:
+            ids = [await connector.submit(outbound(f"early{i}", to="+447700900021")) for i in range(5)]
+            await eventually(lambda: {r.carrier_id for r in sink.refused} == set(ids), what="early receipts")
+            for carrier_id in ids:
+                sink.store(carrier_id)
+            calls_before = len(sink.calls)
+            await connector.retry_parked()
+            assert sink.calls[calls_before:] == [5]
+            assert sorted(r.carrier_id for r in sink.accepted) == sorted(ids)
+
+    run(body())
+
+
 @pytest.mark.parametrize(
     ("stat", "status", "kind"),
     [

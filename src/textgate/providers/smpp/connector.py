@@ -525,15 +525,25 @@ class SmppConnector(Connector):
                 log.exception("SMPP %s: receipt maintenance failed; continuing", self.name)
 
     async def retry_parked(self) -> None:
-        """Try every kept receipt once more; forget those past their time."""
+        """Try every kept receipt once more, all plain ones in one call to the sink (one transaction: a
+        large dispatch batch can leave hundreds waiting for their submissions to be recorded); forget
+        those past their time."""
         items, self._parked = self._parked, []
         now = time.monotonic()
+        plain: list[tuple[_Parked, Receipt]] = []
+        parts: list[_Parked] = []
         for item in items:
-            if item.receipt is not None:
-                done = await self._to_sink(item.receipt)
+            receipt = item.receipt if item.receipt is not None else self._plain_receipt(item.data)
+            if receipt is None:
+                parts.append(item)
             else:
-                assert item.data is not None
-                done = await self._route(item.data)
+                plain.append((item, receipt))
+        outcomes = await self._to_sink_many([r for _, r in plain]) if plain else []
+        results = [(item, done) for (item, _), done in zip(plain, outcomes, strict=True)]
+        for item in parts:
+            assert item.data is not None
+            results.append((item, await self._route(item.data)))
+        for item, done in results:
             if done:
                 continue
             if now >= item.until:
@@ -541,6 +551,31 @@ class SmppConnector(Connector):
                 log.warning("SMPP %s: no message has carrier id %s; its receipt was dropped", self.name, what)
                 continue
             self._parked.append(item)
+
+    def _plain_receipt(self, data: _ReceiptData | None) -> Receipt | None:
+        """The receipt for ``data`` when it is not about a part of a long message (those roll up)."""
+        assert data is not None
+        carrier_id = self._resolve(data.id)
+        if carrier_id in self._long_by_part:
+            return None
+        status, kind = stat_outcome(data.stat)
+        return Receipt(
+            carrier_id=carrier_id,
+            status=status,
+            error_kind=kind,
+            error_message=error_text(status, data.stat, data.err),
+            raw=data.raw,
+        )
+
+    async def _to_sink_many(self, receipts: list[Receipt]) -> list[bool]:
+        assert self._sink is not None, "start() the connector first"
+        try:
+            return [bool(found) for found in await self._sink.receipts(self.name, receipts)]
+        except Exception:
+            log.exception(
+                "SMPP %s: recording %d receipts failed; they will be retried", self.name, len(receipts)
+            )
+            return [False] * len(receipts)
 
     async def _expire(self) -> None:
         c = self.config
