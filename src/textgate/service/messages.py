@@ -43,6 +43,8 @@ def message_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "error_message": row.get("error_message"),
         "client_ref": row.get("client_ref"),
         "batch_id": row.get("batch_id"),
+        # Which connector took the message (with routing and failover, the member that did).
+        "connector": row.get("connector"),
         "schedule_at": isoformat(row.get("schedule_at")),
         "expires_at": isoformat(row.get("expires_at")),
         "created_at": isoformat(row["created_at"]),
