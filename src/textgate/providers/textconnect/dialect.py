@@ -33,13 +33,15 @@ Choices where the document is silent (also in docs/dialects/textconnect.md):
   ``textgate keys create`` or ``POST /v1/users/{id}/keys``. ``UpdateCredits`` from a Normal user (who has
   no users) is ``-509``.
 * A request body over the size limit is ``-507``.
+
+Layout: this module has the route, the dispatch by ``Action`` and the sending actions; :mod:`.platform` the
+account actions (reports, users, credits, contacts, groups); :mod:`.calls` what all of them share.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,7 +49,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Connection, select
 
-from textgate.api.deps import now_of, run_db
+from textgate.api.deps import now_of
 from textgate.api.errors import error_response
 from textgate.api.sending import accept_send
 from textgate.domain.errors import (
@@ -55,7 +57,6 @@ from textgate.domain.errors import (
     ErrorKind,
     InsufficientCredits,
     NotFound,
-    PermissionDenied,
     TextgateError,
     TooLarge,
     ValidationError,
@@ -63,8 +64,19 @@ from textgate.domain.errors import (
 from textgate.domain.phone import normalize_number
 from textgate.providers.bestsms.web import read_params
 from textgate.providers.textconnect import wire
-from textgate.service import bulk, contact_import, contacts, reports, users
-from textgate.service.accounts import Account, authenticate_secret, balance
+from textgate.providers.textconnect.calls import Call, TCError, authenticate_token, text_answer
+from textgate.providers.textconnect.platform import (
+    create_user,
+    delete_all_contacts,
+    delete_all_groups,
+    delete_group_action,
+    empty_group_action,
+    import_contacts,
+    report,
+    update_credits,
+)
+from textgate.service import bulk
+from textgate.service.accounts import Account, balance
 from textgate.service.send import SendRequest
 from textgate.store.schema import messages
 
@@ -76,64 +88,12 @@ MAX_NUMBERS = 1000
 MAX_VALIDITY = 86400
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 ]+")
 
-_REPORTS = {
-    "outbox": "outbox",
-    "messages": "messages",
-    "usage": "usage",
-    "inboundmessages": "inbound",
-    "failedmessages": "failed",
-}
-
-
-class TCError(Exception):
-    """An answer that is one of Text-Connect's codes."""
-
-    def __init__(self, code: int, detail: str | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = detail
-
-
-@dataclass(slots=True)
-class Call:
-    request: Request
-    params: dict[str, str]  # keys lower-cased
-    #: Authenticated before any action runs, so a bad token is -501 whatever else is wrong.
-    account: Account | None = None
-
-    def get(self, name: str) -> str | None:
-        return self.params.get(name.lower())
-
-    def flag(self, name: str) -> bool:
-        return (self.get(name) or "").strip() == "1"
-
-    async def db(self, fn: Callable[[Connection, Account], Any]) -> Any:
-        token = self.get("Token") or ""
-
-        def _run(conn: Connection) -> Any:
-            return fn(conn, _authenticate(conn, token))
-
-        return await run_db(self.request, _run)
-
-
-def _authenticate(conn: Connection, token: str) -> Account:
-    if not token.strip():
-        raise TCError(-501)
-    try:
-        return authenticate_secret(conn, token.strip())
-    except AuthenticationError as exc:
-        raise TCError(-512 if exc.context.get("suspended") else -501) from exc
-
-
-def _text(body: str) -> Response:
-    return PlainTextResponse(body)
-
 
 # -- actions ----------------------------------------------------------------------------------------
 
 
 async def check_credits(call: Call) -> Response:
-    return _text(str(await call.db(lambda conn, acc: balance(conn, acc.id))))
+    return text_answer(str(await call.db(lambda conn, acc: balance(conn, acc.id))))
 
 
 async def check_message_status(call: Call) -> Response:
@@ -152,7 +112,7 @@ async def check_message_status(call: Call) -> Response:
             raise TCError(-503)
         return wire.STATUS_WORDS[status.status]
 
-    return _text(await call.db(_status))
+    return text_answer(await call.db(_status))
 
 
 def _source(raw: str | None) -> str:
@@ -254,7 +214,7 @@ async def send(call: Call) -> Response:
     req.to = valid
     token = call.get("Token") or ""
     try:
-        result = await accept_send(call.request, lambda conn: _authenticate(conn, token), req)
+        result = await accept_send(call.request, lambda conn: authenticate_token(conn, token), req)
     except TextgateError as exc:
         raise _send_error(exc) from exc
     sent = result.body["messages"]
@@ -279,7 +239,7 @@ def _numbers_answer(out: list[str]) -> Response:
     explains it), while a refused number among several is only its code, in its place."""
     if len(out) == 1 and out[0].startswith("-"):
         raise TCError(int(out[0]))
-    return _text(",".join(out))
+    return text_answer(",".join(out))
 
 
 async def _send_bulk(call: Call, kind: str, message: SendRequest) -> Response:
@@ -306,10 +266,10 @@ async def _send_bulk(call: Call, kind: str, message: SendRequest) -> Response:
     if gateway is not None:
         gateway.nudge()
     if call.flag("GetBGSendID"):
-        return _text(sent.id)
+        return text_answer(sent.id)
     if sent.finished and sent.counts.get("failed", 0) > 0:
         raise TCError(-400)  # the others were sent; ShowErrorMessage still explains the code
-    return _text("1")
+    return text_answer("1")
 
 
 async def get_bg_send_messages(call: Call) -> Response:
@@ -340,193 +300,6 @@ async def get_bg_send_messages(call: Call) -> Response:
     return Response(orjson.dumps(result), media_type="application/json")
 
 
-async def report(call: Call) -> Response:
-    kind = _REPORTS.get((call.get("ReportType") or "").strip().lower())
-    if kind is None:
-        raise TCError(-601)
-    now = now_of(call.request)
-
-    def _report(conn: Connection, acc: Account) -> str:
-        start = end = None
-        if kind != "outbox":
-            zone = acc.settings.get("timezone")
-            start = wire.parse_date(call.get("From"), zone)
-            if start is None:
-                raise TCError(-504)
-            end = wire.parse_date(call.get("To"), zone)
-            if end is None or end < start:
-                raise TCError(-505)
-        return reports.to_csv(reports.build_report(conn, acc, kind, start=start, end=end, now=now))
-
-    return Response(await call.db(_report), media_type="text/csv; charset=utf-8")
-
-
-_CREATE_USER_FIELDS = {
-    "username": "ChildUsername",
-    "password": "ChildPassword",
-    "access_level": "AccessLevel",
-    "first_name": "FirstName",
-    "last_name": "LastName",
-    "email": "Email",
-    "telephone": "Telephone",
-    "credits": "Credits",
-    "credit_reminder": "Credit Reminder",
-    "alert_days": "Alert",
-}
-
-
-def _int_param(call: Call, name: str, *, optional: bool) -> int | None:
-    raw = (call.get(name) or call.get(name.replace(" ", "")) or "").strip()
-    if not raw and optional:
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise TCError(-507, f"{name} must be a whole number") from exc
-
-
-async def create_user(call: Call) -> Response:
-    try:
-        await _create_user(call)
-    except TCError as exc:
-        if exc.detail:
-            # CreateUser always explains its errors on the lines beneath the code (ShowErrorMessage or not).
-            return _text(wire.error_text(exc.code, False, [wire.ERRORS[exc.code], exc.detail]))
-        raise
-    return _text("1")
-
-
-async def _create_user(call: Call) -> None:
-    required = ["ChildUsername", "ChildPassword", "AccessLevel", "FirstName", "LastName", "Email"]
-    missing = [name for name in required if not (call.get(name) or "").strip()]
-    if missing:
-        raise TCError(-507, "Missing: " + ", ".join(missing))
-    level = (call.get("AccessLevel") or "").strip().lower()
-    if level not in ("normal", "admin"):
-        raise TCError(-507, "AccessLevel must be Normal or Admin")
-    credits = _int_param(call, "Credits", optional=True) or 0
-    reminder = _int_param(call, "Credit Reminder", optional=True)
-    alert = _int_param(call, "Alert", optional=True)
-    now = now_of(call.request)
-
-    def _create(conn: Connection, acc: Account) -> None:
-        try:
-            users.create_user(
-                conn,
-                acc,
-                username=(call.get("ChildUsername") or "").strip(),
-                password=call.get("ChildPassword") or "",
-                access_level=level,
-                first_name=call.get("FirstName") or "",
-                last_name=call.get("LastName") or "",
-                email=(call.get("Email") or "").strip(),
-                telephone=(call.get("Telephone") or "").strip() or None,
-                credits=credits,
-                credit_reminder=reminder,
-                alert_days=alert,
-                now=now,
-            )
-        except InsufficientCredits as exc:
-            raise TCError(-100, exc.message) from exc
-        except PermissionDenied as exc:
-            raise TCError(-508, "Only admin users can create users") from exc
-        except ValidationError as exc:
-            param = _CREATE_USER_FIELDS.get(exc.field or "", exc.field or "")
-            raise TCError(-507, f"{param}: {exc.message}") from exc
-        except TextgateError as exc:
-            raise TCError(-508, exc.message) from exc
-
-    await call.db(_create)
-
-
-async def update_credits(call: Call) -> Response:
-    child = (call.get("ChildUsername") or "").strip()
-    if not child:
-        raise TCError(-701)
-    raw = (call.get("Quantity") or "").strip()
-    try:
-        amount = int(raw)
-    except ValueError as exc:
-        raise TCError(-702) from exc
-    if amount == 0:
-        raise TCError(-702)
-    now = now_of(call.request)
-
-    def _transfer(conn: Connection, acc: Account) -> None:
-        try:
-            users.transfer_credits(conn, acc, child, amount, now=now)
-        except (NotFound, PermissionDenied) as exc:
-            # A Normal user has no users of its own: whoever it names is not "a user belonging to you".
-            raise TCError(-509) from exc
-        except InsufficientCredits as exc:
-            raise TCError(-100) from exc
-        except ValidationError as exc:
-            raise TCError(-510 if exc.context.get("below_zero") else -702) from exc
-
-    await call.db(_transfer)
-    return _text("1")
-
-
-def render_import(report: contact_import.ImportReport) -> str:
-    """One ``N : outcome`` line per input line; then, if any failed or were partial, the reasons."""
-    lines = [f"{item.line} : {item.outcome}" for item in report.lines]
-    reasons = [
-        f"{item.line} : {reason}"
-        for item in report.lines
-        if item.outcome in ("Failed", "Partial")
-        for reason in item.reasons
-    ]
-    if reasons:
-        lines += ["", "", *reasons]
-    return "\n".join(lines)
-
-
-async def import_contacts(call: Call) -> Response:
-    text = call.get("ContactsCSV")
-    if text is None or not text.strip():
-        raise TCError(-507, "ContactsCSV is required")
-    overwrite = call.flag("OverwriteDupes")
-    ignore = call.flag("IgnoreDupes") and not overwrite
-    now = now_of(call.request)
-
-    def _import(conn: Connection, acc: Account) -> str:
-        return render_import(
-            contact_import.import_contacts_csv(
-                conn, acc, text, ignore_dupes=ignore, overwrite_dupes=overwrite, now=now
-            )
-        )
-
-    return _text(await call.db(_import))
-
-
-async def delete_all_contacts(call: Call) -> Response:
-    await call.db(contacts.delete_all_contacts)
-    return _text("1")
-
-
-async def delete_all_groups(call: Call) -> Response:
-    await call.db(contacts.delete_all_groups)
-    return _text("1")
-
-
-def _group_action(fn: Callable[[Connection, Account, str], Any]) -> Callable[[Call], Awaitable[Response]]:
-    async def action(call: Call) -> Response:
-        name = (call.get("GroupName") or "").strip()
-        if not name:
-            raise TCError(-414)
-
-        def _run(conn: Connection, acc: Account) -> None:
-            group = contacts.find_group(conn, acc, name)
-            if group is None:
-                raise TCError(-520)
-            fn(conn, acc, group.id)
-
-        await call.db(_run)
-        return _text("1")
-
-    return action
-
-
 ACTIONS: dict[str, Callable[[Call], Awaitable[Response]]] = {
     "checkcredits": check_credits,
     "checkmessagestatus": check_message_status,
@@ -537,8 +310,8 @@ ACTIONS: dict[str, Callable[[Call], Awaitable[Response]]] = {
     "importcontactscsv": import_contacts,
     "deleteallcontacts": delete_all_contacts,
     "deleteallgroups": delete_all_groups,
-    "emptygroup": _group_action(contacts.empty_group),
-    "deletegroup": _group_action(contacts.delete_group),
+    "emptygroup": empty_group_action,
+    "deletegroup": delete_group_action,
     "getbgsendmessages": get_bg_send_messages,
 }
 
@@ -585,9 +358,9 @@ async def api(request: Request) -> Response:
             raise TCError(-502)
         return await action(call)
     except TCError as exc:
-        return _text(wire.error_text(exc.code, show))
+        return text_answer(wire.error_text(exc.code, show))
     except TextgateError as exc:
-        return _text(wire.error_text(_generic_code(exc), show))
+        return text_answer(wire.error_text(_generic_code(exc), show))
 
 
 def _generic_code(exc: TextgateError) -> int:
@@ -608,4 +381,4 @@ def render_error(path: str, exc: TextgateError) -> Response:
     if path.rstrip("/") != PATH:
         # ERROR_PATHS are prefixes: "/api" also begins paths that are not this API's (``/api/v9/…``).
         return error_response(exc)
-    return _text(wire.error_text(_generic_code(exc), False))
+    return text_answer(wire.error_text(_generic_code(exc), False))
