@@ -30,7 +30,6 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiosmpplib import (  # type: ignore[import-untyped]
@@ -57,6 +56,7 @@ from textgate.providers.smpp.receipts import (
     stat_outcome,
 )
 from textgate.providers.smpp.session import Link, TokenBucket
+from textgate.providers.smpp.tracking import InboundParts, LongMessage, Parked, ReceiptData
 
 log = logging.getLogger(__name__)
 
@@ -73,72 +73,6 @@ _DIGITS = re.compile(r"^[0-9]+$")
 _INTERNATIONAL = re.compile(r"^\+[0-9]+$")
 
 _S = SmppCommandStatus
-
-
-@dataclass(frozen=True, slots=True)
-class _ReceiptData:
-    """A receipt as read from a deliver_sm, before its id is resolved."""
-
-    id: str
-    stat: str | None
-    err: str | None
-    raw: dict[str, Any]
-
-
-@dataclass
-class _LongMessage:
-    """The parts of one submitted long message, for rolling their receipts up."""
-
-    message_id: str
-    total: int
-    created: float
-    part_ids: list[str | None] = field(default_factory=list)
-    outcomes: dict[int, tuple[MessageStatus, ErrorKind | None, str | None, dict[str, Any]]] = field(
-        default_factory=dict
-    )
-    first_failure: float | None = None
-    reported: float | None = None
-
-    def __post_init__(self) -> None:
-        self.part_ids = [None] * self.total
-
-    @property
-    def first_id(self) -> str | None:
-        return self.part_ids[0]
-
-    def complete(self) -> bool:
-        return len(self.outcomes) == self.total
-
-    def rollup(self) -> Receipt:
-        assert self.first_id is not None
-        ordered = [self.outcomes[i] for i in sorted(self.outcomes)]
-        failed = [o for o in ordered if o[0] is not MessageStatus.DELIVERED]
-        parts_raw = [{"part": i + 1, **self.outcomes[i][3]} for i in sorted(self.outcomes)]
-        raw = {"id": self.first_id, "parts": parts_raw, "part_ids": list(self.part_ids)}
-        if len(failed) == 0 and self.complete():
-            return Receipt(carrier_id=self.first_id, status=MessageStatus.DELIVERED, raw=raw)
-        status, kind, text, _ = failed[0]
-        missing = self.total - len(self.outcomes)
-        if missing:
-            text = f"{text}; {missing} of {self.total} parts did not report"
-        return Receipt(carrier_id=self.first_id, status=status, error_kind=kind, error_message=text, raw=raw)
-
-
-@dataclass
-class _Parked:
-    """A receipt waiting for its message to be known: unresolved (``data``) or rolled up (``receipt``)."""
-
-    until: float
-    data: _ReceiptData | None = None
-    receipt: Receipt | None = None
-
-
-@dataclass
-class _InboundParts:
-    first_seen: float
-    total: int
-    texts: dict[int, str] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class SmppConnector(Connector):
@@ -192,11 +126,11 @@ class SmppConnector(Connector):
         self._stopping = False
         self._log_ids = itertools.count(1)
         self._refs = itertools.count(random.randrange(1, 0xFFFF))
-        self._long_by_part: dict[str, tuple[_LongMessage, int]] = {}
-        self._long: list[_LongMessage] = []
+        self._long_by_part: dict[str, tuple[LongMessage, int]] = {}
+        self._long: list[LongMessage] = []
         self._recent_ids: OrderedDict[str, None] = OrderedDict()  # single-part ids, for id_format=auto
-        self._parked: list[_Parked] = []
-        self._inbound_parts: dict[tuple[str, str, int, int], _InboundParts] = {}
+        self._parked: list[Parked] = []
+        self._inbound_parts: dict[tuple[str, str, int, int], InboundParts] = {}
 
     # -- life -------------------------------------------------------------------------------------
     async def start(self, sink: ReportSink) -> None:
@@ -360,7 +294,7 @@ class SmppConnector(Connector):
     async def _submit_long(
         self, message: OutboundMessage, link: Link, pdus: list[Any], deadline: float
     ) -> str:
-        record = _LongMessage(message_id=message.id, total=len(pdus), created=time.monotonic())
+        record = LongMessage(message_id=message.id, total=len(pdus), created=time.monotonic())
 
         def accepted(index: int) -> Callable[[str], None]:
             def register(message_id: str) -> None:
@@ -402,7 +336,7 @@ class SmppConnector(Connector):
     def _tlvs(dsm: Any) -> dict[int, Any]:
         return {p.tag: p.value for p in dsm.optional_params or []}
 
-    def read_receipt(self, dsm: Any) -> _ReceiptData | None:
+    def read_receipt(self, dsm: Any) -> ReceiptData | None:
         tlvs = self._tlvs(dsm)
         text = dsm.short_message or dsm.message_payload or ""
         parsed = parse_receipt_text(text)
@@ -417,7 +351,7 @@ class SmppConnector(Connector):
         if NETWORK_ERROR_CODE in tlvs:
             raw["network_error_code"] = str(tlvs[NETWORK_ERROR_CODE])
         raw["source"] = self.number(dsm.source.number, int(dsm.source.ton))
-        return _ReceiptData(id=receipt_id, stat=stat, err=parsed.err, raw=raw)
+        return ReceiptData(id=receipt_id, stat=stat, err=parsed.err, raw=raw)
 
     async def _on_receipt(self, dsm: Any) -> None:
         data = self.read_receipt(dsm)
@@ -427,7 +361,7 @@ class SmppConnector(Connector):
             )
             return
         if not await self._route(data):
-            self._park(_Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
+            self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
 
     def _resolve(self, raw_id: str) -> str:
         candidates = receipt_id_candidates(raw_id, self.config.id_format)
@@ -436,7 +370,7 @@ class SmppConnector(Connector):
                 return candidate
         return candidates[0]
 
-    async def _route(self, data: _ReceiptData) -> bool:
+    async def _route(self, data: ReceiptData) -> bool:
         """Apply one receipt; False when no message is known for it yet."""
         carrier_id = self._resolve(data.id)
         status, kind = stat_outcome(data.stat)
@@ -456,7 +390,7 @@ class SmppConnector(Connector):
             )
         )
 
-    async def _report_long(self, record: _LongMessage, *, force: bool = False) -> None:
+    async def _report_long(self, record: LongMessage, *, force: bool = False) -> None:
         if record.reported is not None or record.first_id is None:
             return
         if not (record.complete() or force):
@@ -464,7 +398,7 @@ class SmppConnector(Connector):
         record.reported = time.monotonic()
         receipt = record.rollup()
         if not await self._to_sink(receipt):
-            self._park(_Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
+            self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
 
     async def _to_sink(self, receipt: Receipt) -> bool:
         assert self._sink is not None, "start() the connector first"
@@ -474,7 +408,7 @@ class SmppConnector(Connector):
             log.exception("SMPP %s: recording a receipt failed; it will be retried", self.name)
             return False
 
-    def _park(self, item: _Parked) -> None:
+    def _park(self, item: Parked) -> None:
         self._parked.append(item)
 
     def _nudge(self) -> None:
@@ -498,7 +432,7 @@ class SmppConnector(Connector):
                 reference >>= 16
             if total > 1:
                 key = (source, dest, reference, total)
-                entry = self._inbound_parts.setdefault(key, _InboundParts(time.monotonic(), total, raw=raw))
+                entry = self._inbound_parts.setdefault(key, InboundParts(time.monotonic(), total, raw=raw))
                 entry.texts[sequence] = text
                 if len(entry.texts) < total:
                     return
@@ -530,8 +464,8 @@ class SmppConnector(Connector):
         those past their time."""
         items, self._parked = self._parked, []
         now = time.monotonic()
-        plain: list[tuple[_Parked, Receipt]] = []
-        parts: list[_Parked] = []
+        plain: list[tuple[Parked, Receipt]] = []
+        parts: list[Parked] = []
         for item in items:
             receipt = item.receipt if item.receipt is not None else self._plain_receipt(item.data)
             if receipt is None:
@@ -552,7 +486,7 @@ class SmppConnector(Connector):
                 continue
             self._parked.append(item)
 
-    def _plain_receipt(self, data: _ReceiptData | None) -> Receipt | None:
+    def _plain_receipt(self, data: ReceiptData | None) -> Receipt | None:
         """The receipt for ``data`` when it is not about a part of a long message (those roll up)."""
         assert data is not None
         carrier_id = self._resolve(data.id)
