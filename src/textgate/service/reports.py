@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -67,37 +67,39 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
+#: How each column of a message report is read from a row (``credits`` is what the message finally cost).
+_CELLS: dict[str, Callable[[Any, tzinfo], str | None]] = {
+    "message_id": lambda r, _z: r.id,
+    "created": lambda r, z: _time(r.created_at, z),
+    "received": lambda r, z: _time(r.created_at, z),
+    "scheduled": lambda r, z: _time(r.schedule_at, z),
+    "sent": lambda r, z: _time(r.sent_at, z),
+    "delivered": lambda r, z: _time(r.delivered_at, z),
+    "failed": lambda r, z: _time(r.updated_at, z),
+    "from": lambda r, _z: r.from_addr,
+    "to": lambda r, _z: r.to_addr,
+    "body": lambda r, _z: r.body,
+    "parts": lambda r, _z: str(r.segments),
+    "credits": lambda r, _z: "0" if r.refund_id is not None else str(r.credits),
+    "status": lambda r, _z: r.status,
+    "error_code": lambda r, _z: r.error_code,
+    "error_message": lambda r, _z: r.error_message,
+}
+_SENT = ["from", "to", "body", "parts", "credits", "status"]
+_ERRORS = ["error_code", "error_message"]
 HEADERS: dict[str, list[str]] = {
-    "outbox": ["message_id", "created", "scheduled", "from", "to", "body", "parts", "credits", "status"],
+    "outbox": ["message_id", "created", "scheduled", *_SENT],
     "messages": [
         "message_id",
         "created",
         "scheduled",
         "sent",
         "delivered",
-        "from",
-        "to",
-        "body",
-        "parts",
-        "credits",
-        "status",
+        *_SENT,
         "error_code",
         "error_message",
     ],
-    "failed": [
-        "message_id",
-        "created",
-        "sent",
-        "failed",
-        "from",
-        "to",
-        "body",
-        "parts",
-        "credits",
-        "status",
-        "error_code",
-        "error_message",
-    ],
+    "failed": ["message_id", "created", "sent", "failed", *_SENT, "error_code", "error_message"],
     "inbound": ["message_id", "received", "from", "to", "body", "parts"],
     "usage": ["account_id", "username", "messages_sent", "parts", "credits_used", "inbound_received"],
 }
@@ -196,55 +198,9 @@ def _time(value: datetime | None, zone: tzinfo) -> str:
 
 
 def _message_rows(kind: str, result: Iterable[Any], zone: tzinfo) -> Iterator[list[str]]:
+    cells = [_CELLS[name] for name in HEADERS[kind]]
     for r in result:
-        credits = "0" if r.refund_id is not None else str(r.credits)
-        cells: Sequence[str | None]
-        if kind == "outbox":
-            cells = (
-                r.id,
-                _time(r.created_at, zone),
-                _time(r.schedule_at, zone),
-                r.from_addr,
-                r.to_addr,
-                r.body,
-                str(r.segments),
-                credits,
-                r.status,
-            )
-        elif kind == "messages":
-            cells = (
-                r.id,
-                _time(r.created_at, zone),
-                _time(r.schedule_at, zone),
-                _time(r.sent_at, zone),
-                _time(r.delivered_at, zone),
-                r.from_addr,
-                r.to_addr,
-                r.body,
-                str(r.segments),
-                credits,
-                r.status,
-                r.error_code,
-                r.error_message,
-            )
-        elif kind == "failed":
-            cells = (
-                r.id,
-                _time(r.created_at, zone),
-                _time(r.sent_at, zone),
-                _time(r.updated_at, zone),
-                r.from_addr,
-                r.to_addr,
-                r.body,
-                str(r.segments),
-                credits,
-                r.status,
-                r.error_code,
-                r.error_message,
-            )
-        else:
-            cells = (r.id, _time(r.created_at, zone), r.from_addr, r.to_addr, r.body, str(r.segments))
-        yield [safe_cell(c or "") for c in cells]
+        yield [safe_cell(cell(r, zone) or "") for cell in cells]
 
 
 def _usage(conn: Connection, account: Account, lo: datetime | None, hi: datetime | None) -> list[list[str]]:
