@@ -146,7 +146,8 @@ def test_two_nodes_on_one_database_never_exceed_the_shared_rate(db_url: str) -> 
         total = sum(len(f.submitted) for f in fakes)
         # 2 nodes x 2 phases x 8 rounds x 5 = 160 asked for; 30 (the burst) + 20 (one second) granted.
         assert total == 50
-        assert all(f.submitted for f in fakes)  # both nodes were served
+        # (How the 50 split between the nodes depends on the interleaving: one node may take a whole
+        # phase before the other starts, so no share is asserted.)
     finally:
         for e in engines:
             e.dispose()
