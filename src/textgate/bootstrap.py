@@ -27,9 +27,10 @@ from textgate.routing.registry import build_connector_from_settings
 from textgate.routing.router import Router
 from textgate.service.inbound import receive_inbound
 from textgate.service.receipts import record_receipts
-from textgate.store.batch import TransactionBatcher
+from textgate.store.batch import Coalescer
 from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
+from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.bulk import BulkWorker
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
 from textgate.workers.webhooks import WebhookWorker
@@ -61,15 +62,25 @@ class GatewaySink:
         self.clock = clock
         # Called after a receipt or inbound message was stored (it may have queued webhooks).
         self.on_change = on_change or (lambda: None)
-        # Connectors report receipts one at a time (an SMPP session waits for each to be stored before it
-        # acknowledges it); receipts arriving together share one commit.
-        self.batcher = TransactionBatcher(engine)
+        # Receipts from every connector and session that arrive while a transaction is running are
+        # applied together by one record_receipts call per connector in the next one.
+        self._receipts: Coalescer[tuple[str, Receipt], bool] = Coalescer(engine, self._record)
+
+    def _record(self, conn: Connection, items: list[tuple[str, Receipt]]) -> list[bool]:
+        now = self.clock()
+        cache = EndpointCache()
+        by_connector: dict[str, list[int]] = {}
+        for i, (connector, _receipt) in enumerate(items):
+            by_connector.setdefault(connector, []).append(i)
+        found = [False] * len(items)
+        for connector, indexes in by_connector.items():
+            matched = record_receipts(conn, connector, [items[i][1] for i in indexes], now=now, cache=cache)
+            for i, hit in zip(indexes, matched, strict=True):
+                found[i] = hit
+        return found
 
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
-        def _apply(conn: Connection) -> list[bool]:
-            return record_receipts(conn, connector, receipts, now=self.clock())
-
-        matched = await self.batcher.submit(_apply)
+        matched = await self._receipts.submit([(connector, r) for r in receipts])
         if any(matched):
             self.on_change()
         return matched
@@ -168,7 +179,7 @@ class Gateway:
             idle_max=s.idle_poll_max,
             retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
         )
-        self.webhooks = WebhookWorker(self.engine, s, client=self.http, clock=self.clock)
+        self.webhooks = WebhookWorker(self.engine, s, clock=self.clock)
         self.dispatcher.on_recorded = self.webhooks.idle.nudge
         self.bulk = BulkWorker(
             self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
@@ -211,5 +222,7 @@ class Gateway:
         self._tasks = []
         if self.connector is not None:
             await self.connector.stop()
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
         if self.http is not None:
             await self.http.aclose()

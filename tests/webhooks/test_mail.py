@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -43,8 +42,11 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 def _run(engine: Engine, settings: Settings, clock: ManualClock) -> int:
     async def go() -> int:
-        async with httpx.AsyncClient() as client:
-            return await WebhookWorker(engine, settings, client=client, clock=clock).run_once()
+        worker = WebhookWorker(engine, settings, clock=clock)
+        try:
+            return await worker.run_once()
+        finally:
+            await worker.aclose()
 
     return asyncio.run(go())
 

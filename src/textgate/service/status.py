@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Update, bindparam, insert, select, update
 from textgate.domain.errors import ErrorKind
 from textgate.domain.message import Direction, MessageStatus, check_transition
 from textgate.service.messages import message_view
-from textgate.store.schema import accounts, ledger_entries, message_events, messages
-from textgate.webhooks.outbox import EndpointCache, enqueue_event
+from textgate.store.schema import accounts, ledger_entries, message_events, messages, webhook_deliveries
+from textgate.webhooks.outbox import EndpointCache, delivery_rows
 
 #: Statuses announced to webhooks. ``queued``/``scheduled`` are in the send answer already and ``sending``
 #: is internal churn (it repeats on every retry), so they only appear in the message's timeline.
@@ -43,6 +43,7 @@ class ConcurrentUpdate(RuntimeError):
 
 _UPDATES: dict[tuple[str, ...], Update] = {}
 _INSERT_EVENTS = insert(message_events)
+_INSERT_DELIVERIES = insert(webhook_deliveries)
 
 
 def _update_for(keys: tuple[str, ...]) -> Update:
@@ -134,11 +135,12 @@ def change_statuses(
         if result.rowcount != len(params_list):
             raise ConcurrentUpdate(f"{len(params_list) - result.rowcount} message(s) moved concurrently")
     conn.execute(_INSERT_EVENTS, events)
+    deliveries: list[dict[str, Any]] = []
     for row in updated:
         if new.is_final and _never_submitted(row):
             refund(conn, row, now=now)
         if new in NOTIFY_STATUSES and cache.get(conn, row["account_id"]):
-            enqueue_event(
+            deliveries += delivery_rows(
                 conn,
                 row["account_id"],
                 "message.status",
@@ -147,6 +149,8 @@ def change_statuses(
                 now=now,
                 cache=cache,
             )
+    if deliveries:
+        conn.execute(_INSERT_DELIVERIES, deliveries)
     return updated
 
 

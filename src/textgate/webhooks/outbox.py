@@ -71,6 +71,34 @@ def enqueue_event(
     retry_window: timedelta = DEFAULT_RETRY_WINDOW,
 ) -> int:
     """Queue ``event_type`` for every endpoint of the account that wants it. Returns how many."""
+    rows = delivery_rows(
+        conn,
+        account_id,
+        event_type,
+        data,
+        order_key=order_key,
+        now=now,
+        cache=cache,
+        retry_window=retry_window,
+    )
+    if rows:
+        conn.execute(insert(webhook_deliveries), rows)
+    return len(rows)
+
+
+def delivery_rows(
+    conn: Connection,
+    account_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    order_key: str,
+    now: datetime,
+    cache: EndpointCache | None = None,
+    retry_window: timedelta = DEFAULT_RETRY_WINDOW,
+) -> list[dict[str, Any]]:
+    """The ``webhook_deliveries`` rows :func:`enqueue_event` inserts (for callers that insert many
+    events' rows with one statement)."""
     endpoints = (cache or EndpointCache()).get(conn, account_id)
     rows: list[dict[str, Any]] = []
     ctx = RenderContext(conn=conn, now=now)
@@ -103,6 +131,4 @@ def enqueue_event(
                 "created_at": now,
             }
         )
-    if rows:
-        conn.execute(insert(webhook_deliveries), rows)
-    return len(rows)
+    return rows

@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -23,9 +22,12 @@ from textgate.workers.webhooks import WebhookWorker
 
 def _deliver(engine: Engine, clock: ManualClock, port: int) -> int:
     async def go() -> int:
-        async with httpx.AsyncClient() as http:
-            settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="sms@gateway.example")
-            return await WebhookWorker(engine, settings, client=http, clock=clock).run_once()
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="sms@gateway.example")
+        worker = WebhookWorker(engine, settings, clock=clock)
+        try:
+            return await worker.run_once()
+        finally:
+            await worker.aclose()
 
     return asyncio.run(go())
 

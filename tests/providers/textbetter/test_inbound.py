@@ -11,7 +11,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-import httpx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -87,12 +86,14 @@ def endpoint(engine: Engine, tenant: Tenant, url: str, fmt: str, clock: ManualCl
 
 def deliver(engine: Engine, clock: ManualClock) -> int:
     async def main() -> int:
-        async with httpx.AsyncClient() as client:
-            worker = WebhookWorker(engine, SETTINGS, client=client, clock=clock, rng=lambda: 1.0)
+        worker = WebhookWorker(engine, SETTINGS, clock=clock, rng=lambda: 1.0)
+        try:
             total = 0
             while sent := await worker.run_once():
                 total += sent
             return total
+        finally:
+            await worker.aclose()
 
     return asyncio.run(main())
 

@@ -39,6 +39,7 @@ from aiosmpplib import (  # type: ignore[import-untyped]
     BindMode,
     BindTransceiverResp,
     DeliverSm,
+    DeliverSmResp,
     GenericNack,
     SmppCommand,
     SmppCommandStatus,
@@ -132,16 +133,27 @@ class _Esme(ESME):  # type: ignore[misc]
     aiosmpplib.
     """
 
+    #: Takes a parsed deliver_sm and its sequence number and answers it itself once it is handled (set by
+    #: :class:`Link`). Returning None below tells aiosmpplib's receive loop not to answer it.
+    take_deliver: Callable[[Any, int], Awaitable[None]] | None = None
+
     async def _handle_request(self, pdu: bytes, header: Any) -> Any:
         if header.smpp_command == SmppCommand.DELIVER_SM:
             try:
-                return _LenientDeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
+                dsm = _LenientDeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
             except ValueError:
                 pass  # aiosmpplib logs it and answers generic_nack
+            else:
+                if self.take_deliver is None:
+                    return dsm
+                await self.take_deliver(dsm, header.sequence_num)
+                return None
         return await super()._handle_request(pdu, header)
 
 
 _STOP = object()
+#: deliver_sm a session handles at once before it stops reading from the SMSC.
+DELIVER_BACKLOG = 1000
 
 
 class _Broker(AbstractBroker):  # type: ignore[misc]
@@ -341,6 +353,11 @@ class Link:
             socket_timeout=float(socket_timeout),
             custom_codecs=CODECS,
         )
+        self.esme.take_deliver = self._take_deliver
+        # deliver_sm being handled: the receive loop goes on reading while they are stored (receipts that
+        # arrive together are stored together), each is answered once stored; at most this many at once.
+        self._deliver_room = asyncio.Semaphore(DELIVER_BACKLOG)
+        self._delivering: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     # -- life ---------------------------------------------------------------------------------------
@@ -362,6 +379,8 @@ class Link:
         self._task = asyncio.create_task(self.esme.start(), name=f"smpp-{self.label}")
 
     async def stop(self, timeout: float) -> None:
+        if self._delivering:  # store and answer what the SMSC already handed over
+            await asyncio.wait(set(self._delivering), timeout=timeout)
         self._stopping.set()
         self.broker.close()
         try:
@@ -516,6 +535,29 @@ class Link:
                 await self.on_deliver(message)
             except Exception:  # a bad report must not end the session
                 log.exception("SMPP session %s: handling a deliver_sm failed", self.label)
+
+    async def _take_deliver(self, dsm: Any, sequence_num: int) -> None:
+        """Start handling a deliver_sm (in the order they arrive) and return to reading the next PDU."""
+        await self._deliver_room.acquire()
+        task = asyncio.create_task(self._deliver(dsm, sequence_num, self.esme._writer))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+
+    async def _deliver(self, dsm: Any, sequence_num: int, writer: Any) -> None:
+        try:
+            try:
+                await self.on_deliver(dsm)
+            except Exception:  # a bad report must not end the session
+                log.exception("SMPP session %s: handling a deliver_sm failed", self.label)
+            if self.esme._writer is not writer or not self.bound:
+                # The session it came on is gone: unanswered, the SMSC sends it again on a new one.
+                return
+            try:
+                await self.esme._send_data(DeliverSmResp(sequence_num))
+            except (OSError, ConnectionError, RuntimeError) as exc:
+                log.info("SMPP session %s: answering a deliver_sm failed: %s", self.label, exc)
+        finally:
+            self._deliver_room.release()
 
     def _note_bind_failure(self, pdu: bytes) -> None:
         try:
