@@ -664,7 +664,7 @@ def start_profile(gate: Gate, workdir: Path) -> tuple[subprocess.Popen[bytes], P
         "-f",
         "raw",
         "-r",
-        "50",
+        "200",
         "--gil",
     ]
     cmd += ["--threads", "--nonblocking"]

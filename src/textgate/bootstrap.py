@@ -33,6 +33,7 @@ from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.bulk import BulkWorker
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
+from textgate.workers.senders import SenderProcesses
 from textgate.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class Gateway:
     webhooks: WebhookWorker | None = None
     bulk: BulkWorker | None = None
     http: httpx.AsyncClient | None = None
+    senders: SenderProcesses | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -179,7 +181,13 @@ class Gateway:
             idle_max=s.idle_poll_max,
             retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
         )
-        self.webhooks = WebhookWorker(self.engine, s, clock=self.clock)
+        self.webhooks = WebhookWorker(
+            self.engine,
+            s,
+            clock=self.clock,
+            batch_size=s.webhook_batch,
+            concurrency=s.webhook_concurrency,
+        )
         self.dispatcher.on_recorded = self.webhooks.idle.nudge
         self.bulk = BulkWorker(
             self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
@@ -193,10 +201,12 @@ class Gateway:
             return
         self._stop.clear()
         await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.webhooks.idle.nudge))
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch"),
-            asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"),
-        ]
+        self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch")]
+        if self.settings.webhook_processes:
+            self.senders = SenderProcesses(self.settings, self.settings.webhook_processes)
+            await self.senders.start()
+        else:
+            self._tasks.append(asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"))
         if self.bulk is not None:
             self._tasks.append(asyncio.create_task(self.bulk.run(self._stop), name="bulk"))
 
@@ -222,6 +232,9 @@ class Gateway:
         self._tasks = []
         if self.connector is not None:
             await self.connector.stop()
+        if self.senders is not None:
+            await self.senders.stop()
+            self.senders = None
         if self.webhooks is not None:
             await self.webhooks.aclose()
         if self.http is not None:

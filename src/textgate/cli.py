@@ -314,6 +314,27 @@ def credits_add(
     out.print(f"balance {balance}")
 
 
+@webhooks_app.command("worker")
+def webhooks_worker() -> None:
+    """Send due webhooks until stopped (SIGTERM or Ctrl-C); no API, no carriers.
+
+    Extra senders for a busy gateway, on this host or another sharing its database. `serve` starts
+    TEXTGATE_WEBHOOK_PROCESSES of them itself. Example: TEXTGATE_DATABASE_URL=... textgate webhooks worker
+    """
+    import asyncio
+    import logging
+
+    from textgate.store.db import make_engine
+    from textgate.workers.senders import run_sender
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    asyncio.run(run_sender(settings, engine))
+
+
 @webhooks_app.command("add")
 def webhooks_add(
     account: Annotated[str, typer.Argument(help="Account id or unique name.")],

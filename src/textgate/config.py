@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     #: Run the background workers (dispatch, webhooks) inside ``serve``.
     run_workers: bool = True
+    #: Webhook sender processes ``serve`` starts beside itself (``textgate webhooks worker``); with one or
+    #: more, the ``serve`` process leaves webhooks to them and has its core for the API and carriers.
+    webhook_processes: int = Field(default=0, ge=0, le=32)
+    #: Deliveries a webhook sender claims per round, and how many it sends at once.
+    webhook_batch: int = Field(default=200, ge=1, le=5000)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     #: Simulator latencies, in seconds.
     sim_submit_latency: float = 0.0
     sim_report_latency: float = 0.2

@@ -1,0 +1,131 @@
+"""Webhook sender processes: ``textgate webhooks worker``, alone or started by ``serve``.
+
+A gateway sends at least one webhook for every message, and in one Python process that competes for the
+one interpreter lock with the API and the carrier sessions. Sending is already a queue in the database
+(``webhook_deliveries``: claimed under a lease, at-least-once, in order per message), so any number of
+processes - on this host or on others sharing the database - can share it. With
+``TEXTGATE_WEBHOOK_PROCESSES=N``, ``serve`` starts N such processes, restarts one that dies, stops them
+when it stops, and sends no webhooks itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import Engine
+
+from textgate.config import Settings
+from textgate.workers.webhooks import WebhookWorker
+
+log = logging.getLogger(__name__)
+
+#: Settings a sender process takes from its ``serve`` (they may have been given to ``serve`` in code).
+INHERITED = (
+    "database_url",
+    "sqlite_synchronous",
+    "lease_seconds",
+    "poll_interval",
+    "idle_poll_max",
+    "webhook_timeout",
+    "webhook_batch",
+    "webhook_concurrency",
+    "allow_private_urls",
+    "smtp_host",
+    "smtp_port",
+    "smtp_from",
+    "smtp_username",
+    "smtp_password",
+    "smtp_starttls",
+    "log_level",
+)
+RESTART_PAUSE_SECONDS = 1.0
+STOP_GRACE_SECONDS = 10.0
+
+
+async def run_sender(settings: Settings, engine: Engine, *, stop: asyncio.Event | None = None) -> None:
+    """Send webhooks until ``stop`` is set, or until SIGTERM/SIGINT when no event is given."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    worker = WebhookWorker(
+        engine, settings, batch_size=settings.webhook_batch, concurrency=settings.webhook_concurrency
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.aclose()
+
+
+def sender_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in INHERITED:
+        value = getattr(settings, name)
+        key = f"TEXTGATE_{name.upper()}"
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+class SenderProcesses:
+    """``count`` child processes running ``textgate webhooks worker``, kept running until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings = settings
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "textgate", "webhooks", "worker"]
+        return subprocess.Popen(cmd, env=sender_env(self.settings))
+
+    async def start(self) -> None:
+        url = self.settings.database_url
+        if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/")):
+            raise ValueError("webhook sender processes need a database file or server, not an in-memory one")
+        self._stopping = False
+        self.procs = [self._spawn() for _ in range(self.count)]
+        log.info("started %d webhook sender processes (pids %s)", self.count, [p.pid for p in self.procs])
+        self._watch = asyncio.create_task(self._keep_running(), name="webhook-senders")
+
+    async def _keep_running(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(RESTART_PAUSE_SECONDS)
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self._stopping:
+                    log.warning(
+                        "webhook sender %d exited with %s; starting another", proc.pid, proc.returncode
+                    )
+                    self.procs[i] = self._spawn()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in self.procs:
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                log.warning("webhook sender %d did not stop in time; killing it", proc.pid)
+                proc.kill()
+                proc.wait()
+        self.procs = []
