@@ -107,7 +107,9 @@ def end_leftovers(pids: set[int]) -> None:
 
 @pytest.mark.e2e
 def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path: Path) -> None:
-    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2", sim_report_latency="0.1")
+    server = Server(
+        f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2", sim_report_latency="0.1"
+    )
     created = start_with_account(server)
     assert server.proc is not None
     serve_pid = server.proc.pid
@@ -118,7 +120,9 @@ def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path
             assert hook.status_code == 201, hook.text
             secret = hook.json()["secret"]
 
-            wait_for(lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid))
+            wait_for(
+                lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid)
+            )
             first = senders_of(serve_pid)
             seen |= first
 

@@ -9,7 +9,6 @@ need a SQLite file shared by two engines (two pools: the way two gateway process
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -118,9 +117,7 @@ def test_a_poisoned_item_fails_only_its_caller(table: Engine) -> None:
     requests[poisoned] = [(f"c{poisoned}-0", poisoned, "fine"), (f"c{poisoned}-1", poisoned, None)]
 
     async def body() -> list[list[str] | BaseException]:
-        return await asyncio.gather(
-            *(coalescer.submit(items) for items in requests), return_exceptions=True
-        )
+        return await asyncio.gather(*(coalescer.submit(items) for items in requests), return_exceptions=True)
 
     results = run(body())
 
@@ -141,16 +138,17 @@ def test_a_poisoned_item_fails_only_its_caller(table: Engine) -> None:
 
 
 @pytest.mark.parametrize("wrong", [-1, +1], ids=["one-short", "one-extra"])
-def test_apply_answering_the_wrong_number_of_results_fails_the_callers(engine: Engine, wrong: int) -> None:
+def test_apply_answering_the_wrong_number_of_results_fails_the_callers(table: Engine, wrong: int) -> None:
     calls: list[int] = []
+    store = Recorder()
 
-    def apply(conn: Connection, items: list[str]) -> list[str]:
+    def apply(conn: Connection, items: list[Item]) -> list[str]:
         calls.append(len(items))
-        answers = [f"r-{item}" for item in items]
+        answers = store(conn, items)
         return answers[:wrong] if wrong < 0 else [*answers, "surplus"]
 
-    coalescer: Coalescer[str, str] = Coalescer(engine, apply)
-    requests = [["a1", "a2"], ["b1"], ["c1", "c2", "c3"]]
+    coalescer: Coalescer[Item, str] = Coalescer(table, apply)
+    requests = [items_of(0, 2), items_of(1, 1), items_of(2, 3)]
 
     async def body() -> list[list[str] | BaseException]:
         return await asyncio.gather(*(coalescer.submit(r) for r in requests), return_exceptions=True)
@@ -161,6 +159,7 @@ def test_apply_answering_the_wrong_number_of_results_fails_the_callers(engine: E
         assert isinstance(result, RuntimeError), f"a caller was answered {result!r}"
         assert "results for" in str(result)
     assert calls[0] == 6 and sorted(calls[1:]) == [1, 2, 3]  # combined, then each alone
+    assert stored(table) == {}  # a wrong count rolls the work back: nothing half-reported is kept
 
 
 # -- BEGIN IMMEDIATE on a SQLite file shared by two engines -----------------------------------------
@@ -260,7 +259,7 @@ def test_the_lock_wait_gives_up_after_lock_wait_seconds(
     with Holder(first, []) as holder, second.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
-        with pytest.raises((sqlite3.OperationalError, sqlalchemy.exc.OperationalError), match="locked"):
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="locked"):
             conn.begin()
         # The short-step wait turned SQLite's busy timeout off; it must be back on for this connection.
         assert raw.execute("PRAGMA busy_timeout").fetchone() == (60000,)

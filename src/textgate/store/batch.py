@@ -165,8 +165,8 @@ class Coalescer(Generic[Item, R]):
         items = [item for request in batch for item in request.items]
         with self.engine.begin() as conn:
             results = self.apply(conn, items)
-        if len(results) != len(items):
-            raise RuntimeError(f"apply answered {len(results)} results for {len(items)} items")
+            if len(results) != len(items):  # inside: a wrong count rolls the work back
+                raise RuntimeError(f"apply answered {len(results)} results for {len(items)} items")
         return results
 
     async def _alone(self, request: _Request[Item, R]) -> list[R]:

@@ -8,6 +8,7 @@ answered before the sink returned" is observed from outside the connector.
 from __future__ import annotations
 
 import asyncio
+
 from tests.providers.smpp.peer import Smsc
 from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
 from textgate.providers.base import Receipt
