@@ -148,7 +148,8 @@ class Gateway:
     engine: Engine
     clock: Clock = utcnow
     connector: Connector | None = None
-    dispatcher: DispatchWorker | None = None
+    dispatcher: DispatchWorker | None = None  # the first of ``dispatchers``
+    dispatchers: list[DispatchWorker] = field(default_factory=list)
     webhooks: WebhookWorker | None = None
     bulk: BulkWorker | None = None
     http: httpx.AsyncClient | None = None
@@ -171,7 +172,26 @@ class Gateway:
         s = self.settings
         self.http = httpx.AsyncClient(timeout=s.webhook_timeout, follow_redirects=False)
         self.connector = self.connector or build_gateway_connector(s, self.engine, self.clock, self.http)
-        self.dispatcher = DispatchWorker(
+        self.dispatchers = [self._dispatch_worker() for _ in range(s.dispatch_rounds)]
+        self.dispatcher = self.dispatchers[0]
+        self.webhooks = WebhookWorker(
+            self.engine,
+            s,
+            clock=self.clock,
+            batch_size=s.webhook_batch,
+            concurrency=s.webhook_concurrency,
+        )
+        for dispatcher in self.dispatchers:
+            dispatcher.on_recorded = self.webhooks.idle.nudge
+        self.bulk = BulkWorker(
+            self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
+        )
+        self.bulk.on_expanded = self.nudge_dispatch
+
+    def _dispatch_worker(self) -> DispatchWorker:
+        s = self.settings
+        assert self.connector is not None
+        return DispatchWorker(
             self.engine,
             self.connector,
             clock=self.clock,
@@ -181,18 +201,6 @@ class Gateway:
             idle_max=s.idle_poll_max,
             retry=RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts),
         )
-        self.webhooks = WebhookWorker(
-            self.engine,
-            s,
-            clock=self.clock,
-            batch_size=s.webhook_batch,
-            concurrency=s.webhook_concurrency,
-        )
-        self.dispatcher.on_recorded = self.webhooks.idle.nudge
-        self.bulk = BulkWorker(
-            self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
-        )
-        self.bulk.on_expanded = self.dispatcher.idle.nudge
 
     async def start(self, *, workers: bool = True) -> None:
         self.build()
@@ -201,7 +209,12 @@ class Gateway:
             return
         self._stop.clear()
         await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.webhooks.idle.nudge))
-        self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatch")]
+        # Several rounds in flight: while one batch is with the carrier, the next is claimed and the last
+        # recorded (each claims under its own lease, so no message is in two rounds).
+        self._tasks = [
+            asyncio.create_task(d.run(self._stop), name=f"dispatch-{i}")
+            for i, d in enumerate(self.dispatchers)
+        ]
         if self.settings.webhook_processes:
             self.senders = SenderProcesses(self.settings, self.settings.webhook_processes)
             await self.senders.start()
@@ -216,13 +229,17 @@ class Gateway:
             return {name: member.connector for name, member in self.connector.members.items()}
         return {self.connector.name: self.connector} if self.connector is not None else {}
 
-    def nudge(self) -> None:
-        """Tell the dispatcher there is new work (saves a poll interval of latency)."""
-        if self.dispatcher is not None:
-            self.dispatcher.idle.nudge()
+    def nudge_dispatch(self) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.idle.nudge()
+
+    def nudge(self, *, bulk: bool = False) -> None:
+        """Tell the dispatcher there is new work (saves a poll interval of latency); ``bulk``: a bulk send
+        was accepted, wake its worker too (an idle one otherwise finds it at its next poll)."""
+        self.nudge_dispatch()
         if self.webhooks is not None:
             self.webhooks.idle.nudge()  # a send may have stored failed messages with webhooks
-        if self.bulk is not None:
+        if bulk and self.bulk is not None:
             self.bulk.idle.nudge()
 
     async def stop(self) -> None:

@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"
     #: Worker tuning.
     dispatch_batch: int = 200
-    dispatch_concurrency: int = 64
+    #: Dispatch rounds in flight at once (claim, carrier, record), each with its own lease.
+    dispatch_rounds: int = Field(default=2, ge=1, le=16)
     lease_seconds: float = 30.0
     poll_interval: float = 0.05
     #: Longest wait of an idle background loop (waits double from poll_interval up to this).

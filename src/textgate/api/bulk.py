@@ -82,7 +82,7 @@ async def create_bulk_send(body: CreateBulkSend, request: Request, account: Curr
     accepted = await run_db(request, lambda conn: svc.accept_bulk_send(conn, account, req, now=now))
     gateway = getattr(request.app.state, "gateway", None)
     if gateway is not None:
-        gateway.nudge()
+        gateway.nudge(bulk=True)
     return accepted.view()
 
 

@@ -8,6 +8,7 @@ that dies simply lets ``due_at`` pass and another claims the message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,52 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
+
+    # The processors SQLAlchemy runs per row and column. A batch writes the same ``now`` object into many
+    # rows (and reads many equal timestamps back), so each keeps its last answer: one (value, result)
+    # pair swapped as a whole, which stays correct when several database threads share it.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        memo: tuple[Any, Any] = (None, None)
+
+        def process(value: datetime | None) -> str | None:
+            nonlocal memo
+            if value is None:
+                return None
+            seen = memo
+            if value is seen[0]:
+                return seen[1]  # type: ignore[no-any-return]
+            if value.tzinfo is not UTC:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
+                value = value.astimezone(UTC)
+            text = value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+            memo = (value, text)
+            return text
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        memo: tuple[Any, Any] = (None, None)
+
+        def process(value: Any) -> datetime | None:
+            nonlocal memo
+            if value is None:
+                return None
+            seen = memo
+            if value == seen[0]:
+                return seen[1]  # type: ignore[no-any-return]
+            if isinstance(value, str):
+                result = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            else:
+                result = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            memo = (value, result)
+            return result
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

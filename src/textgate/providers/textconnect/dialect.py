@@ -264,7 +264,7 @@ async def _send_bulk(call: Call, kind: str, message: SendRequest) -> Response:
     sent: bulk.BulkSend = await call.db(_accept)
     gateway = getattr(call.request.app.state, "gateway", None)
     if gateway is not None:
-        gateway.nudge()
+        gateway.nudge(bulk=True)
     if call.flag("GetBGSendID"):
         return text_answer(sent.id)
     if sent.finished and sent.counts.get("failed", 0) > 0:
