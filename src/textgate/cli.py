@@ -348,6 +348,10 @@ def webhooks_add(
     ] = "standard",
     number: Annotated[str | None, typer.Option(help="Only events about this number of the account.")] = None,
     option: Annotated[list[str] | None, typer.Option(help="KEY=VALUE format option; repeat.")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Only message.status events for this status (e.g. delivered); repeat."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the endpoint as JSON.")] = False,
 ) -> None:
     """Add an endpoint, e.g. forward one number's inbound messages in TextBetter's v2 shape.
@@ -380,6 +384,7 @@ def webhooks_add(
             format=format,
             number=normalize_number(number, region=acc.region, field="number") if number else None,
             options=options or None,
+            statuses=status or None,
         )
 
     endpoint = in_tx(_add)

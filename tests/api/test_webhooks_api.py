@@ -165,6 +165,10 @@ def test_deliveries_and_replay(engine: sa.Engine, make_client: MakeClient) -> No
         ({"url": PUBLIC_URL, "events": ["message.nope"]}, 400, "events"),
         ({"events": ["message.status"]}, 422, "url"),
         ({"url": PUBLIC_URL, "events": "message.status"}, 422, "events"),
+        ({"url": PUBLIC_URL, "statuses": []}, 400, "statuses"),
+        ({"url": PUBLIC_URL, "statuses": ["delivered", "queued"]}, 400, "statuses"),
+        ({"url": PUBLIC_URL, "statuses": ["received"]}, 400, "statuses"),
+        ({"url": PUBLIC_URL, "statuses": "delivered"}, 422, "statuses"),
     ],
 )
 def test_invalid_requests_name_the_field(
@@ -191,3 +195,50 @@ def test_private_urls_follow_the_setting(engine: sa.Engine, make_client: MakeCli
     relaxed = make_client(allow_private=True)
     resp = relaxed.post("/v1/webhooks", json={"url": url}, headers=auth)
     assert resp.status_code == 201, resp.text
+
+
+def test_statuses_limit_which_status_events_an_endpoint_gets(
+    engine: sa.Engine, make_client: MakeClient
+) -> None:
+    """An endpoint with ``statuses`` hears about those statuses only (say, final ones); inbound messages and
+    other endpoints are unaffected."""
+    client = make_client()
+    acme, auth = new_account(engine, "acme")
+    final = client.post(
+        "/v1/webhooks",
+        json={"url": PUBLIC_URL, "statuses": ["undelivered", "delivered", "delivered"]},
+        headers=auth,
+    )
+    assert final.status_code == 201, final.text
+    assert final.json()["statuses"] == ["delivered", "undelivered"]  # lifecycle order, once each
+    every = client.post("/v1/webhooks", json={"url": PUBLIC_URL + "/all"}, headers=auth).json()
+    assert every["statuses"] is None
+    with engine.begin() as conn:
+        for status in ("sent", "delivered"):
+            outbox.enqueue_event(
+                conn,
+                acme,
+                "message.status",
+                {"id": "msg_1", "status": status},
+                order_key="msg_1",
+                now=utcnow(),
+            )
+        outbox.enqueue_event(
+            conn,
+            acme,
+            "message.received",
+            {"id": "msg_2", "status": "received", "direction": "inbound"},
+            order_key="msg_2",
+            now=utcnow(),
+        )
+
+    def heard(endpoint_id: str) -> list[tuple[str, str]]:
+        data = client.get(f"/v1/webhooks/{endpoint_id}/deliveries", headers=auth).json()["data"]
+        return sorted((d["event_type"], d["payload"]["data"]["status"]) for d in data)
+
+    assert heard(final.json()["id"]) == [("message.received", "received"), ("message.status", "delivered")]
+    assert heard(every["id"]) == [
+        ("message.received", "received"),
+        ("message.status", "delivered"),
+        ("message.status", "sent"),
+    ]

@@ -173,3 +173,15 @@ def test_webhooks_add_with_format_and_number(env: str, monkeypatch: pytest.Monke
         app, ["webhooks", "add", "acme", "http://127.0.0.1:9/x", "--number", "+15551239999"]
     )
     assert result.exit_code == 1 and "not a number of this account" in result.stderr
+
+
+def test_webhooks_add_with_statuses(env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEXTGATE_ALLOW_PRIVATE_URLS", "true")
+    invoke("accounts", "create", "acme", "--json")
+    out = invoke(
+        "webhooks", "add", "acme", "http://127.0.0.1:9/dlr", "--status", "failed", "--status", "delivered",
+        "--json",
+    )  # fmt: skip
+    assert json.loads(out)["statuses"] == ["delivered", "failed"]
+    result = runner.invoke(app, ["webhooks", "add", "acme", "http://127.0.0.1:9/x", "--status", "sending"])
+    assert result.exit_code == 1 and "unknown status(es) 'sending'" in result.stderr

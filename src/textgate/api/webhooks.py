@@ -39,6 +39,11 @@ class CreateWebhook(BaseModel):
         default=None, max_length=32, description="only events about this number of the account (E.164)"
     )
     options: dict[str, Any] | None = Field(default=None, description="format-specific options")
+    statuses: list[str] | None = Field(
+        default=None,
+        description="only message.status events for these statuses (any of sent, delivered, undelivered, "
+        "failed, expired, rejected); default: all",
+    )
 
 
 def _settings(request: Request) -> Settings:
@@ -63,6 +68,7 @@ async def create_webhook(body: CreateWebhook, request: Request, account: Current
             format=body.format,
             number=number,
             options=body.options,
+            statuses=body.statuses,
         )
 
     return await run_db(request, _create)

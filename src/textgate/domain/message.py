@@ -57,6 +57,19 @@ FINAL_STATUSES = frozenset(
     }
 )
 
+#: Statuses announced to webhooks. ``queued``/``scheduled`` are in the send answer already and ``sending``
+#: is internal churn (it repeats on every retry), so they only appear in the message's timeline.
+NOTIFY_STATUSES = frozenset(
+    {
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.EXPIRED,
+        MessageStatus.REJECTED,
+    }
+)
+
 _S = MessageStatus
 #: Every legal move. A move to the same status is never listed: it is a repeat, not a transition.
 TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {

@@ -18,23 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, insert, select, update
 
 from textgate.domain.errors import ErrorKind
-from textgate.domain.message import Direction, MessageStatus, check_transition
+from textgate.domain.message import NOTIFY_STATUSES, Direction, MessageStatus, check_transition
 from textgate.service.messages import message_view
 from textgate.store.schema import accounts, ledger_entries, message_events, messages, webhook_deliveries
 from textgate.webhooks.outbox import EndpointCache, delivery_rows
-
-#: Statuses announced to webhooks. ``queued``/``scheduled`` are in the send answer already and ``sending``
-#: is internal churn (it repeats on every retry), so they only appear in the message's timeline.
-NOTIFY_STATUSES = frozenset(
-    {
-        MessageStatus.SENT,
-        MessageStatus.DELIVERED,
-        MessageStatus.UNDELIVERED,
-        MessageStatus.FAILED,
-        MessageStatus.EXPIRED,
-        MessageStatus.REJECTED,
-    }
-)
 
 
 class ConcurrentUpdate(RuntimeError):

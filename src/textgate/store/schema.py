@@ -275,6 +275,8 @@ webhook_endpoints = Table(
     Column("number", String(32), nullable=True),
     # Format-specific options (e.g. credentials a provider echoes, a time zone, GET vs POST).
     Column("options", JSON(none_as_null=True), nullable=True),
+    # When set, message.status events are sent only for these statuses (e.g. only final ones).
+    Column("statuses", JSON(none_as_null=True), nullable=True),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS, nullable=True),
 )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from textgate.domain.clock import isoformat
 from textgate.domain.errors import Conflict, NotFound, ValidationError
+from textgate.domain.message import NOTIFY_STATUSES, MessageStatus
 from textgate.ids import new_id
 from textgate.net import guard_url
 from textgate.store.schema import numbers, webhook_attempts, webhook_deliveries, webhook_endpoints
@@ -48,6 +49,26 @@ def _check_events(events: Iterable[str] | None) -> list[str]:
     return [e for e in EVENT_TYPES if e in chosen]
 
 
+#: What ``statuses`` may name: the statuses a message.status event is sent for, in lifecycle order.
+STATUS_CHOICES = tuple(s.value for s in MessageStatus if s in NOTIFY_STATUSES)
+
+
+def _check_statuses(statuses: Iterable[str] | None) -> list[str] | None:
+    if statuses is None:
+        return None
+    if isinstance(statuses, str):
+        raise ValidationError("statuses must be a list of message statuses", field="statuses")
+    chosen = list(dict.fromkeys(statuses))
+    unknown = [s for s in chosen if s not in STATUS_CHOICES]
+    if unknown or not chosen:
+        raise ValidationError(
+            (f"unknown status(es) {', '.join(map(repr, unknown))}; " if unknown else "no status named; ")
+            + f"choose from: {', '.join(STATUS_CHOICES)}",
+            field="statuses",
+        )
+    return [s for s in STATUS_CHOICES if s in chosen]
+
+
 def _endpoint_dict(row: Any, *, with_secret: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": row.id,
@@ -56,6 +77,7 @@ def _endpoint_dict(row: Any, *, with_secret: bool) -> dict[str, Any]:
         "format": row.format,
         "number": row.number,
         "options": dict(row.options or {}),
+        "statuses": list(row.statuses) if row.statuses is not None else None,
         "created_at": isoformat(row.created_at),
     }
     if with_secret:
@@ -132,11 +154,13 @@ def create_endpoint(
     format: str = "standard",
     number: str | None = None,
     options: dict[str, Any] | None = None,
+    statuses: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Register an endpoint; the answer includes its signing ``secret``.
 
     ``format`` picks how events are rendered (``standard`` or a provider's format); ``number`` limits the
-    endpoint to events about one of the account's numbers (e.g. inbound forwarding per number).
+    endpoint to events about one of the account's numbers (e.g. inbound forwarding per number);
+    ``statuses`` limits ``message.status`` events to those statuses (e.g. only final ones).
     """
     if url.startswith("mailto:"):
         if format == "standard":
@@ -147,6 +171,7 @@ def create_endpoint(
     else:
         url = guard_url(url, allow_private=allow_private, field="url")
     chosen = _check_events(events)
+    wanted = _check_statuses(statuses)
     if renderer(format) is None:
         raise ValidationError(
             f"unknown format {format!r}; known: {', '.join(format_names())}", field="format"
@@ -167,6 +192,7 @@ def create_endpoint(
             format=format,
             number=number,
             options=options or None,
+            statuses=wanted,
             secret=new_secret(),
             created_at=now,
         )

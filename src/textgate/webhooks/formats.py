@@ -34,6 +34,8 @@ class Endpoint:
     format: str
     number: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    #: The message statuses ``message.status`` events are sent for; None: all of them.
+    statuses: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

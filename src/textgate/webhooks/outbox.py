@@ -32,7 +32,7 @@ class EndpointCache:
         if found is None:
             e = webhook_endpoints.c
             rows = conn.execute(
-                select(e.id, e.url, e.events, e.format, e.number, e.options).where(
+                select(e.id, e.url, e.events, e.format, e.number, e.options, e.statuses).where(
                     e.account_id == account_id, e.deleted_at.is_(None)
                 )
             ).all()
@@ -45,6 +45,7 @@ class EndpointCache:
                     format=r.format,
                     number=r.number,
                     options=dict(r.options or {}),
+                    statuses=frozenset(r.statuses) if r.statuses is not None else None,
                 )
                 for r in rows
             ]
@@ -52,7 +53,9 @@ class EndpointCache:
         return found
 
 
-def _concerns(ep: Endpoint, data: dict[str, Any]) -> bool:
+def _concerns(ep: Endpoint, event_type: str, data: dict[str, Any]) -> bool:
+    if ep.statuses is not None and event_type == "message.status" and data.get("status") not in ep.statuses:
+        return False
     if ep.number is None:
         return True
     own = data.get("to") if data.get("direction") == "inbound" else data.get("from")
@@ -103,7 +106,7 @@ def delivery_rows(
     rows: list[dict[str, Any]] = []
     ctx = RenderContext(conn=conn, now=now)
     for ep in endpoints:
-        if event_type not in ep.events or not _concerns(ep, data):
+        if event_type not in ep.events or not _concerns(ep, event_type, data):
             continue
         render = renderer(ep.format)
         out = render(event_type, data, ep, ctx) if render is not None else None
