@@ -144,9 +144,9 @@ class Coalescer(Generic[Item, R]):
                 batch = self._take()
                 try:
                     results = await run_sync(self.engine, self._together, batch)
-                except Exception:
-                    if len(batch) == 1:
-                        _settle(batch[0], await _outcome(self._alone(batch[0])))
+                except Exception as exc:
+                    if len(batch) == 1:  # it was alone already: that is its answer
+                        _settle(batch[0], (False, exc))
                         continue
                     log.warning("a combined batch of %d requests failed; applying each alone", len(batch))
                     for request in batch:
