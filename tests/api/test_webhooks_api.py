@@ -44,6 +44,20 @@ def new_account(engine: sa.Engine, name: str) -> tuple[str, dict[str, str]]:
     return account.id, {"Authorization": f"Bearer {key.secret}"}
 
 
+def status_events(engine: sa.Engine, account_id: str, *statuses: str) -> None:
+    """Queue ``message.status`` events for one message, one per status, as status changes would."""
+    with engine.begin() as conn:
+        for status in statuses:
+            outbox.enqueue_event(
+                conn,
+                account_id,
+                "message.status",
+                {"id": "msg_1", "status": status},
+                order_key="msg_1",
+                now=utcnow(),
+            )
+
+
 def error_of(resp: Any) -> dict[str, Any]:
     body: dict[str, Any] = resp.json()["error"]
     return body
@@ -118,16 +132,7 @@ def test_deliveries_and_replay(engine: sa.Engine, make_client: MakeClient) -> No
     client = make_client()
     acme, auth = new_account(engine, "acme")
     ep = client.post("/v1/webhooks", json={"url": PUBLIC_URL}, headers=auth).json()
-    with engine.begin() as conn:
-        for status in ("queued", "delivered"):
-            outbox.enqueue_event(
-                conn,
-                acme,
-                "message.status",
-                {"id": "msg_1", "status": status},
-                order_key="msg_1",
-                now=utcnow(),
-            )
+    status_events(engine, acme, "queued", "delivered")
 
     resp = client.get(f"/v1/webhooks/{ep['id']}/deliveries", headers=auth)
     assert resp.status_code == 200
@@ -213,16 +218,8 @@ def test_statuses_limit_which_status_events_an_endpoint_gets(
     assert final.json()["statuses"] == ["delivered", "undelivered"]  # lifecycle order, once each
     every = client.post("/v1/webhooks", json={"url": PUBLIC_URL + "/all"}, headers=auth).json()
     assert every["statuses"] is None
+    status_events(engine, acme, "sent", "delivered")
     with engine.begin() as conn:
-        for status in ("sent", "delivered"):
-            outbox.enqueue_event(
-                conn,
-                acme,
-                "message.status",
-                {"id": "msg_1", "status": status},
-                order_key="msg_1",
-                now=utcnow(),
-            )
         outbox.enqueue_event(
             conn,
             acme,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textgate.domain.errors import CarrierError, ErrorKind
-from textgate.domain.message import MessageStatus
+from textgate.domain.message import NOTIFY_STATUSES, MessageStatus
 from textgate.providers.base import (
     CallbackRequest,
     CallbackResponse,
@@ -63,17 +63,9 @@ FIELD_KINDS: dict[str, Rule] = {
 }
 #: Betatel's status word → textgate status, from the dialect's table.
 STATUS_OF_NAME: dict[str, MessageStatus] = {name: MessageStatus(s) for s, name in wire.STATUS_NAMES.items()}
-#: Statuses a report may carry (queued/sending are not reports; received is an inbound message).
-REPORTED = frozenset(
-    {
-        MessageStatus.SENT,
-        MessageStatus.DELIVERED,
-        MessageStatus.UNDELIVERED,
-        MessageStatus.FAILED,
-        MessageStatus.EXPIRED,
-        MessageStatus.REJECTED,
-    }
-)
+#: Statuses a report may carry (queued/sending are not reports; received is an inbound message): the ones
+#: textgate announces.
+REPORTED = NOTIFY_STATUSES
 #: A message refused downstream after Betatel accepted it has, for textgate, been sent and not delivered.
 _AFTER_ACCEPTANCE = {MessageStatus.REJECTED: MessageStatus.UNDELIVERED}
 
