@@ -174,6 +174,14 @@ def test_deliveries_and_replay(engine: sa.Engine, make_client: MakeClient) -> No
         ({"url": PUBLIC_URL, "statuses": ["delivered", "queued"]}, 400, "statuses"),
         ({"url": PUBLIC_URL, "statuses": ["received"]}, 400, "statuses"),
         ({"url": PUBLIC_URL, "statuses": "delivered"}, 422, "statuses"),
+        ({"url": PUBLIC_URL, "options": {"token": "x"}}, 400, "options.token"),  # standard takes none
+        ({"url": PUBLIC_URL, "format": "textconnect", "options": {"method": "PUT"}}, 400, "options.method"),
+        ({"url": PUBLIC_URL, "format": "textconnect", "options": {"auth": 7}}, 400, "options.auth"),
+        (
+            {"url": PUBLIC_URL, "format": "bestsms_json", "options": {"timezone": "Mars/Base"}},
+            400,
+            "options.timezone",
+        ),
     ],
 )
 def test_invalid_requests_name_the_field(
@@ -239,3 +247,29 @@ def test_statuses_limit_which_status_events_an_endpoint_gets(
         ("message.status", "delivered"),
         ("message.status", "sent"),
     ]
+
+
+def test_format_options_are_checked_and_normalised(engine: sa.Engine, make_client: MakeClient) -> None:
+    client = make_client()
+    _acme, auth = new_account(engine, "acme")
+    resp = client.post(
+        "/v1/webhooks",
+        json={
+            "url": PUBLIC_URL,
+            "format": "textconnect",
+            "events": ["message.received"],
+            "options": {"method": "post", "auth": "s3cret", "mailmerge_list": "Customers"},
+        },
+        headers=auth,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["options"] == {"method": "POST", "auth": "s3cret", "mailmerge_list": "Customers"}
+    refused = client.post(
+        "/v1/webhooks", json={"url": PUBLIC_URL, "format": "betatel", "options": {"a": "b"}}, headers=auth
+    )
+    assert refused.status_code == 400
+    assert error_of(refused) == {
+        "code": "validation",
+        "message": "format 'betatel' has no option 'a'; it takes none",
+        "field": "options.a",
+    }

@@ -3,7 +3,9 @@
 Every endpoint has a *format*. ``standard`` is textgate's own signed JSON event. Provider dialects add
 the formats their customers' software expects (an inbound message as TextBetter posts it, a delivery
 report as BestSMS sends it, ...) by registering a :data:`Renderer` under a name; textgate discovers
-them in each provider package's ``wire`` module (its ``FORMATS`` dict).
+them in each provider package's ``wire`` module (its ``FORMATS`` dict). The options an endpoint of a
+format may carry are declared beside it (``FORMAT_OPTIONS``) and checked when the endpoint is created: an
+option a format does not read is refused, not silently ignored.
 
 A renderer gets the event and the endpoint and returns what to send, or None to skip the event (a format
 that only carries inbound messages skips status changes). It runs inside the transaction that records
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ import orjson
 from sqlalchemy import Connection
 
 from textgate.domain.clock import isoformat
+from textgate.domain.errors import ValidationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +61,60 @@ class Rendered:
 Renderer = Callable[[str, dict[str, Any], Endpoint, RenderContext], Rendered | None]
 
 
-def register_format(name: str, render: Renderer) -> None:
-    """Add a format at run time (tests, plug-ins); provider packages use their ``wire.FORMATS``."""
+#: Checks one option's value: the value to store, or ValueError saying what is wrong with it.
+OptionCheck = Callable[[Any], Any]
+
+
+def text_option(max_length: int) -> OptionCheck:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return value
+
+    return check
+
+
+def choice_option(*choices: str) -> OptionCheck:
+    """One of ``choices``, matched without case; stored as written in ``choices``."""
+
+    def check(value: Any) -> str:
+        for choice in choices:
+            if isinstance(value, str) and value.strip().upper() == choice.upper():
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
+
+    return check
+
+
+def register_format(name: str, render: Renderer, options: Mapping[str, OptionCheck] | None = None) -> None:
+    """Add a format at run time (tests, plug-ins); provider packages use their ``wire.FORMATS`` and
+    ``wire.FORMAT_OPTIONS``."""
     _FORMATS[name] = render
+    _OPTIONS[name] = dict(options or {})
+
+
+def check_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The endpoint options of format ``name``, checked: an unknown option or a bad value is a
+    ValidationError naming ``options.<key>``. None when there are none."""
+    _discover()
+    if not options:
+        return None
+    if not isinstance(options, Mapping):
+        raise ValidationError("options must be an object", field="options")
+    known = _OPTIONS.get(name, {})
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        check = known.get(key)
+        if check is None:
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            raise ValidationError(f"format {name!r} has no option {key!r}; {takes}", field=f"options.{key}")
+        try:
+            out[key] = check(value)
+        except ValueError as exc:
+            raise ValidationError(f"{key} {exc}", field=f"options.{key}") from exc
+    return out
 
 
 def render_standard(event_type: str, data: dict[str, Any], _ep: Endpoint, ctx: RenderContext) -> Rendered:
@@ -69,6 +123,7 @@ def render_standard(event_type: str, data: dict[str, Any], _ep: Endpoint, ctx: R
 
 
 _FORMATS: dict[str, Renderer] = {"standard": render_standard}
+_OPTIONS: dict[str, dict[str, OptionCheck]] = {"standard": {}}
 _discovered = False
 
 
@@ -89,6 +144,8 @@ def _discover() -> None:
             raise
         for name, renderer in getattr(module, "FORMATS", {}).items():
             _FORMATS.setdefault(name, renderer)
+        for name, checks in getattr(module, "FORMAT_OPTIONS", {}).items():
+            _OPTIONS.setdefault(name, dict(checks))
     _discovered = True
 
 

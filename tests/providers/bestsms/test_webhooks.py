@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from tests.helpers import ManualClock
 from tests.providers.bestsms.support import (
@@ -22,8 +22,9 @@ from tests.providers.bestsms.support import (
     rows_by_ref,
     set_settings,
 )
-from textgate.domain.errors import ErrorKind
+from textgate.domain.errors import ErrorKind, ValidationError
 from textgate.domain.message import MessageStatus as S
+from textgate.store.schema import webhook_endpoints
 
 # The document's webhook table: each parameter with its example value, verbatim (the Sender's example is
 # shown as the published page renders it behind its e-mail address protection).
@@ -184,12 +185,16 @@ def test_messages_sent_without_a_message_id(
     assert (report["MessageID"], report["Sender"]) == (message_id, "")
 
 
-def test_unknown_time_zone_option_falls_back_to_the_accounts(
-    client: TestClient, tenant: BestTenant, engine: Engine, october: ManualClock
+def test_an_unknown_time_zone_option_is_refused(
+    tenant: BestTenant, engine: Engine, october: ManualClock
 ) -> None:
-    set_settings(engine, tenant, timezone="Australia/Sydney")
-    add_endpoint(engine, tenant, "bestsms_json", october(), timezone="Mars/Olympus_Mons")
-    send(client, tenant, "TZ")
-    (row,) = rows_by_ref(engine, "TZ")
-    advance(engine, row["id"], S.SENDING, S.DELIVERED, now=october())
-    assert json_reports(engine)[0]["SentTime"] == "16/10/2023 13:43 p.m."
+    with pytest.raises(ValidationError, match="IANA time zone") as refused:
+        add_endpoint(engine, tenant, "bestsms_json", october(), timezone="Mars/Olympus_Mons")
+    assert refused.value.field == "options.timezone"
+    with pytest.raises(
+        ValidationError, match="has no option 'colour'; it takes sender, timezone, token"
+    ) as odd:
+        add_endpoint(engine, tenant, "bestsms_json", october(), colour="blue")
+    assert odd.value.field == "options.colour"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(webhook_endpoints)).scalar_one() == 0

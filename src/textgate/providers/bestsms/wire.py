@@ -44,7 +44,14 @@ from textgate.providers.bestsms import settings as opts
 from textgate.providers.bestsms.threads import message_row, thread_of
 from textgate.service.accounts import get_account
 from textgate.store.schema import ledger_entries
-from textgate.webhooks.formats import Endpoint, RenderContext, Rendered, Renderer
+from textgate.webhooks.formats import (
+    Endpoint,
+    OptionCheck,
+    RenderContext,
+    Rendered,
+    Renderer,
+    text_option,
+)
 
 log = logging.getLogger(__name__)
 _S = MessageStatus
@@ -222,4 +229,24 @@ FORMATS: dict[str, Renderer] = {
     "bestsms_xml": render_xml,
     email.REPORT_FORMAT: email.render_report_email,
     email.REPLY_FORMAT: email.render_reply_email,
+}
+
+
+def _zone_option(value: Any) -> str:
+    if opts.zone(value) is None:
+        raise ValueError("must be an IANA time zone name such as Europe/London")
+    return str(value).strip()
+
+
+_REPORT_OPTIONS: dict[str, OptionCheck] = {
+    "sender": text_option(100),
+    "token": text_option(200),
+    "timezone": _zone_option,
+}
+#: What each format reads from its endpoint's options (``created_by`` marks endpoints textgate made).
+FORMAT_OPTIONS: dict[str, dict[str, OptionCheck]] = {
+    "bestsms_json": _REPORT_OPTIONS,
+    "bestsms_xml": _REPORT_OPTIONS,
+    email.REPORT_FORMAT: {"created_by": text_option(40)},
+    email.REPLY_FORMAT: {"created_by": text_option(40)},
 }

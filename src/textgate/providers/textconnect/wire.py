@@ -19,7 +19,15 @@ from textgate.domain.message import MessageStatus
 from textgate.service.accounts import zone_of
 from textgate.service.lists import mail_merge
 from textgate.store.schema import accounts
-from textgate.webhooks.formats import Endpoint, RenderContext, Rendered, Renderer
+from textgate.webhooks.formats import (
+    Endpoint,
+    OptionCheck,
+    RenderContext,
+    Rendered,
+    Renderer,
+    choice_option,
+    text_option,
+)
 
 #: Every error code of the API, with its text as Text-Connect words it.
 ERRORS: dict[int, str] = {
@@ -184,3 +192,11 @@ def render_forward(
 
 
 FORMATS: dict[str, Renderer] = {"textconnect": render_forward}
+#: What the forwarding format reads from its endpoint's options.
+FORMAT_OPTIONS: dict[str, dict[str, OptionCheck]] = {
+    "textconnect": {
+        "auth": text_option(200),
+        "mailmerge_list": text_option(100),
+        "method": choice_option("GET", "POST"),
+    }
+}
