@@ -9,7 +9,9 @@ small adapter, so the connector keeps all state and aiosmpplib only speaks the p
 * :class:`_Broker` - the send queue; skips submits whose caller gave up (timeout, dropped session);
 * :class:`_Correlator` - pairs responses with requests by sequence number and resolves the waiting
   submit; passes every ``deliver_sm`` segment through untouched (the connector reassembles);
-* :class:`_Hook` - hands ``deliver_sm`` to the connector and notes bind answers;
+* :class:`_Hook` - notes bind answers (each ``deliver_sm`` goes from ``_Esme`` straight to
+  :meth:`Link._take_deliver`, which stores it through the connector while the session reads on, and answers
+  it once stored);
 * :class:`_Backoff` - the reconnect delay (initial doubling to max), and the signal that a session
   dropped (aiosmpplib calls it between connection attempts);
 * :class:`_ThrottlePause` - after ESME_RTHROTTLED / ESME_RMSGQFUL the session holds back briefly;
@@ -133,9 +135,9 @@ class _Esme(ESME):  # type: ignore[misc]
     aiosmpplib.
     """
 
-    #: Takes a parsed deliver_sm and its sequence number and answers it itself once it is handled (set by
+    #: Takes a parsed deliver_sm and its sequence number, and answers it itself once it is handled (set by
     #: :class:`Link`). Returning None below tells aiosmpplib's receive loop not to answer it.
-    take_deliver: Callable[[Any, int], Awaitable[None]] | None = None
+    take_deliver: Callable[[Any, int], Awaitable[None]]
 
     async def _handle_request(self, pdu: bytes, header: Any) -> Any:
         if header.smpp_command == SmppCommand.DELIVER_SM:
@@ -144,8 +146,6 @@ class _Esme(ESME):  # type: ignore[misc]
             except ValueError:
                 pass  # aiosmpplib logs it and answers generic_nack
             else:
-                if self.take_deliver is None:
-                    return dsm
                 await self.take_deliver(dsm, header.sequence_num)
                 return None
         return await super()._handle_request(pdu, header)
@@ -529,12 +529,7 @@ class Link:
             return
         if isinstance(message, BindTransceiverResp):  # the transmitter/receiver answers subclass it
             self._note_bind(SmppCommandStatus(message.command_status).name)
-            return
-        if isinstance(message, DeliverSm):
-            try:
-                await self.on_deliver(message)
-            except Exception:  # a bad report must not end the session
-                log.exception("SMPP session %s: handling a deliver_sm failed", self.label)
+        # (deliver_sm never gets here: _Esme hands each to _take_deliver.)
 
     async def _take_deliver(self, dsm: Any, sequence_num: int) -> None:
         """Start handling a deliver_sm (in the order they arrive) and return to reading the next PDU."""
