@@ -22,13 +22,13 @@ Design choices:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import EllipsisType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
 
 from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.domain.phone import normalize_number
@@ -364,6 +364,47 @@ def delete_all_contacts(conn: Connection, account: Account) -> int:
     return int(conn.execute(delete(contacts).where(contacts.c.account_id == account.id)).rowcount)
 
 
+# -- named collections (groups here, distribution lists in service.lists) -------------------------------
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Named(Generic[T]):
+    """Reading an account's collections that have an id and a unique name: by id, by name, all of them.
+
+    ``query`` selects the table's rows with whatever the item needs (e.g. a member count) and ``item``
+    turns one into the caller's type; ``noun`` names it in errors (``group 'grp_x' not found``).
+    """
+
+    table: Table
+    query: Callable[[], Select[Any]]
+    item: Callable[[Any], T]
+    noun: str
+    name_max: int
+
+    def get(self, conn: Connection, account: Account, item_id: str) -> T:
+        row = None
+        if plausible_id(item_id):
+            c = self.table.c
+            row = conn.execute(self.query().where(c.id == item_id, c.account_id == account.id)).first()
+        if row is None:
+            raise NotFound(f"{self.noun} {item_id!r} not found", field=f"{self.noun}_id")
+        return self.item(row)
+
+    def find(self, conn: Connection, account: Account, name: str) -> T | None:
+        name = name.strip() if isinstance(name, str) else name
+        if text_problem(name, self.name_max) is not None:
+            return None
+        c = self.table.c
+        row = conn.execute(self.query().where(c.account_id == account.id, c.name == name)).first()
+        return None if row is None else self.item(row)
+
+    def all(self, conn: Connection, account: Account) -> list[T]:
+        c = self.table.c
+        rows = conn.execute(self.query().where(c.account_id == account.id).order_by(c.name)).all()
+        return [self.item(row) for row in rows]
+
+
 # -- groups --------------------------------------------------------------------------------------------
 def _groups_query() -> Select[Any]:
     members = (
@@ -389,34 +430,21 @@ def create_group(conn: Connection, account: Account, name: str, *, now: datetime
     return Group(group_id, name, 0, now)
 
 
+_GROUPS: Named[Group] = Named(contact_groups, _groups_query, _group, "group", GROUP_NAME_MAX)
+
+
 def get_group(conn: Connection, account: Account, group_id: str) -> Group:
-    row = None
-    if plausible_id(group_id):
-        row = conn.execute(
-            _groups_query().where(contact_groups.c.id == group_id, contact_groups.c.account_id == account.id)
-        ).first()
-    if row is None:
-        raise NotFound(f"group {group_id!r} not found", field="group_id")
-    return _group(row)
+    return _GROUPS.get(conn, account, group_id)
 
 
 def find_group(conn: Connection, account: Account, name: str) -> Group | None:
     """The group with exactly this name (surrounding spaces ignored), or None."""
-    name = name.strip() if isinstance(name, str) else name
-    if text_problem(name, GROUP_NAME_MAX) is not None:
-        return None
-    row = conn.execute(
-        _groups_query().where(contact_groups.c.account_id == account.id, contact_groups.c.name == name)
-    ).first()
-    return None if row is None else _group(row)
+    return _GROUPS.find(conn, account, name)
 
 
 def list_groups(conn: Connection, account: Account) -> list[Group]:
     """All the account's groups by name, with their member counts."""
-    rows = conn.execute(
-        _groups_query().where(contact_groups.c.account_id == account.id).order_by(contact_groups.c.name)
-    ).all()
-    return [_group(row) for row in rows]
+    return _GROUPS.all(conn, account)
 
 
 def _unique_ids(contact_ids: Iterable[str]) -> list[str]:

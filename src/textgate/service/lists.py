@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select, update
 
 from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.domain.phone import normalize_number
@@ -30,12 +30,12 @@ from textgate.service.accounts import Account
 from textgate.service.contacts import (
     GROUP_NAME_MAX,
     NAME_MAX,
+    Named,
     check_limit,
     chunks,
     clean_email,
     clean_text,
     lock_account,
-    plausible_id,
     text_problem,
 )
 from textgate.store.schema import dist_lists
@@ -100,7 +100,7 @@ def _entry(row: Any) -> ListEntry:
     )
 
 
-def _lists_query() -> Any:
+def _lists_query() -> Select[Any]:
     size = (
         select(func.count())
         .select_from(entry_table)
@@ -159,34 +159,21 @@ def create_list(
     return DistList(list_id, name, tuple(labels), 0, now)
 
 
+_LISTS: Named[DistList] = Named(dist_lists, _lists_query, _list, "list", LIST_NAME_MAX)
+
+
 def get_list(conn: Connection, account: Account, list_id: str) -> DistList:
-    row = None
-    if plausible_id(list_id):
-        row = conn.execute(
-            _lists_query().where(dist_lists.c.id == list_id, dist_lists.c.account_id == account.id)
-        ).first()
-    if row is None:
-        raise NotFound(f"list {list_id!r} not found", field="list_id")
-    return _list(row)
+    return _LISTS.get(conn, account, list_id)
 
 
 def find_list(conn: Connection, account: Account, name: str) -> DistList | None:
     """The list with exactly this name (surrounding spaces ignored), or None."""
-    name = name.strip() if isinstance(name, str) else name
-    if text_problem(name, LIST_NAME_MAX) is not None:
-        return None
-    row = conn.execute(
-        _lists_query().where(dist_lists.c.account_id == account.id, dist_lists.c.name == name)
-    ).first()
-    return None if row is None else _list(row)
+    return _LISTS.find(conn, account, name)
 
 
 def list_lists(conn: Connection, account: Account) -> list[DistList]:
     """All the account's lists by name, with their sizes."""
-    rows = conn.execute(
-        _lists_query().where(dist_lists.c.account_id == account.id).order_by(dist_lists.c.name)
-    ).all()
-    return [_list(row) for row in rows]
+    return _LISTS.all(conn, account)
 
 
 def delete_list(conn: Connection, account: Account, list_id: str) -> None:
