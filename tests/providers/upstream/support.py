@@ -1,6 +1,10 @@
 """Helpers for the upstream connector tests: gateway B (a real ``textgate serve`` on loopback with an
 account, a named key, a number and provider-format webhooks), a receiver that keeps every callback B
-makes (GET or POST, query and body), and the gateway-A side: a connector built by its factory."""
+makes (GET or POST, query and body), and the gateway-A side: a connector built by its factory.
+
+Every connector shares :mod:`textgate.providers.http_upstream`, so the answers it classifies the same way
+for all providers (a wrong credential, B unreachable, a refused message) are asserted here once, by
+``expect_*`` helpers; each test module keeps only its provider's table, hooks and wire-specific cases."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +23,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 
 from tests.e2e.harness import Server, cli, free_port
 from tests.providers.smpp.support import FakeSink
-from textgate.providers.base import CallbackRequest, Connector, ConnectorContext, OutboundMessage
+from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.providers.base import CallbackRequest, Connector, ConnectorContext, Health, OutboundMessage
 
 NUMBER = "+15551230001"
 DELIVERED = "+15550000001"
@@ -136,6 +142,17 @@ def gateway_b(workdir: Path, hooks: Mapping[str, tuple[str, ...]]) -> Iterator[G
         receiver.close()
 
 
+def gateway_fixture(tag: str, hooks: Mapping[str, tuple[str, ...]]) -> Any:
+    """The module's ``b`` fixture: one gateway B per test module (starting one takes seconds)."""
+
+    @pytest.fixture(scope="module", name="b")
+    def b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayB]:
+        with gateway_b(tmp_path_factory.mktemp(tag), hooks) as gateway:
+            yield gateway
+
+    return b
+
+
 def context(http: httpx.AsyncClient, engine: Any = None) -> ConnectorContext:
     return ConnectorContext(
         http=http, engine=engine, clock=lambda: datetime.now(UTC), public_url="http://a.example:8080"
@@ -173,6 +190,40 @@ def dead_url() -> str:
 
 def run(coro: Any, timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def with_http(body: Callable[[httpx.AsyncClient], Awaitable[None]], timeout: float = 60.0) -> None:
+    """Run ``body`` with the HTTP client A's connectors share, closed afterwards."""
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as http:
+            await body(http)
+
+    run(main(), timeout)
+
+
+async def expect_refusal(
+    upstream: Any, message: OutboundMessage, kind: ErrorKind, retryable: bool = False
+) -> CarrierError:
+    """``submit`` raises a CarrierError of this kind and retryability; returned for any further check."""
+    with pytest.raises(CarrierError) as refused:
+        await upstream.submit(message)
+    assert (refused.value.kind, refused.value.retryable) == (kind, retryable)
+    return refused.value
+
+
+async def expect_wrong_credentials(upstream: Any) -> None:
+    """B refuses the credentials: no retry can help, and the connector reports itself DOWN."""
+    await expect_refusal(upstream, outbound(DELIVERED), ErrorKind.AUTHENTICATION)
+    assert upstream.health() is Health.DOWN
+
+
+async def expect_unreachable(upstream: Any, *, attempts: int = 1, health: Health = Health.DEGRADED) -> None:
+    """Nothing answers at the connector's base_url: each of ``attempts`` submits fails retryably
+    (PROVIDER_ERROR), and then its health is ``health`` (DEGRADED at first, DOWN after DOWN_AFTER)."""
+    for _ in range(attempts):
+        await expect_refusal(upstream, outbound(DELIVERED), ErrorKind.PROVIDER_ERROR, retryable=True)
+    assert upstream.health() is health
 
 
 async def wait_status(b: GatewayB, message_id: str, status: str, timeout: float = 20.0) -> None:

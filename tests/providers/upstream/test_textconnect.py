@@ -4,8 +4,6 @@ receipt; B's inbound forwarding (``textconnect`` format) reaches A's callback as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from sqlalchemy import Engine, insert
@@ -19,25 +17,25 @@ from tests.providers.upstream.support import (
     GatewayB,
     connector,
     dead_url,
-    gateway_b,
+    expect_refusal,
+    expect_unreachable,
+    expect_wrong_credentials,
+    gateway_fixture,
     outbound,
-    run,
+    with_http,
 )
-from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.domain.errors import ErrorKind
 from textgate.domain.message import MessageStatus
-from textgate.providers.base import CallbackRequest, Health
+from textgate.providers.base import CallbackRequest
 from textgate.providers.textconnect.connector import CONNECTOR_TYPES
 from textgate.store.schema import accounts, messages
 
 pytestmark = pytest.mark.e2e
 AUTH = "page-auth-7"
 
-
-@pytest.fixture(scope="module")
-def b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayB]:
-    hooks = {"/tc": ("--format", "textconnect", "--event", "message.received", "--option", f"auth={AUTH}")}
-    with gateway_b(tmp_path_factory.mktemp("tc"), hooks) as gateway:
-        yield gateway
+b = gateway_fixture(
+    "tc", {"/tc": ("--format", "textconnect", "--event", "message.received", "--option", f"auth={AUTH}")}
+)
 
 
 def table(b: GatewayB, **over: object) -> dict[str, object]:
@@ -78,58 +76,48 @@ def _a_message_sent_before_a_restart(engine: Engine, carrier_id: str) -> None:
 
 
 def test_submit_poll_receipts_and_inbound(b: GatewayB, engine: Engine) -> None:
-    async def body() -> None:
-        async with httpx.AsyncClient() as http:
-            earlier = connector(CONNECTOR_TYPES, table(b, poll_interval=0), http)
-            before = await earlier.submit(outbound(DELIVERED))
-            _a_message_sent_before_a_restart(engine, before)
+    async def body(http: httpx.AsyncClient) -> None:
+        earlier = connector(CONNECTOR_TYPES, table(b, poll_interval=0), http)
+        before = await earlier.submit(outbound(DELIVERED))
+        _a_message_sent_before_a_restart(engine, before)
 
-            tc = connector(CONNECTOR_TYPES, table(b, callback_secret=AUTH), http, engine)
-            sink = FakeSink()
-            sink.store(before)
-            ok = sink.store(await tc.submit(outbound(DELIVERED)))
-            bad = sink.store(await tc.submit(outbound(UNDELIVERED)))
-            await tc.start(sink)  # reads what is still pending from A's database
-            sink.store(await tc.submit(outbound(REPLIES)))
-            want = {
-                (before, MessageStatus.DELIVERED),
-                (ok, MessageStatus.DELIVERED),
-                (bad, MessageStatus.UNDELIVERED),
-            }
-            await _eventually(lambda: want <= {(r.carrier_id, r.status) for r in sink.accepted})
+        tc = connector(CONNECTOR_TYPES, table(b, callback_secret=AUTH), http, engine)
+        sink = FakeSink()
+        sink.store(before)
+        ok = sink.store(await tc.submit(outbound(DELIVERED)))
+        bad = sink.store(await tc.submit(outbound(UNDELIVERED)))
+        await tc.start(sink)  # reads what is still pending from A's database
+        sink.store(await tc.submit(outbound(REPLIES)))
+        want = {
+            (before, MessageStatus.DELIVERED),
+            (ok, MessageStatus.DELIVERED),
+            (bad, MessageStatus.UNDELIVERED),
+        }
+        await _eventually(lambda: want <= {(r.carrier_id, r.status) for r in sink.accepted})
 
-            forward = await b.hooks.wait(lambda h: h.query.get("source") == REPLIES[1:])
-            assert forward.method == "GET" and forward.query["auth"] == AUTH
-            assert (await tc.callback(forward.as_callback())).status_code == 200
-            (message,) = sink.messages
-            assert (message.from_addr, message.to_addr, message.body) == (REPLIES, NUMBER, "Thanks, got it!")
-            forged = CallbackRequest("GET", {**forward.query, "auth": "nope"}, {}, b"")
-            assert (await tc.callback(forged)).status_code == 401
-            await tc.stop()
+        forward = await b.hooks.wait(lambda h: h.query.get("source") == REPLIES[1:])
+        assert forward.method == "GET" and forward.query["auth"] == AUTH
+        assert (await tc.callback(forward.as_callback())).status_code == 200
+        (message,) = sink.messages
+        assert (message.from_addr, message.to_addr, message.body) == (REPLIES, NUMBER, "Thanks, got it!")
+        forged = CallbackRequest("GET", {**forward.query, "auth": "nope"}, {}, b"")
+        assert (await tc.callback(forged)).status_code == 401
+        await tc.stop()
 
-    run(body())
+    with_http(body)
 
 
 def test_error_answers(b: GatewayB) -> None:
-    async def body() -> None:
-        async with httpx.AsyncClient() as http:
-            tc = connector(CONNECTOR_TYPES, table(b), http)
-            with pytest.raises(CarrierError) as dest:  # -401
-                await tc.submit(outbound("+12"))
-            assert (dest.value.kind, dest.value.retryable) == (ErrorKind.INVALID_DESTINATION, False)
-            with pytest.raises(CarrierError) as sender:  # -402: alphanumeric source over 11 characters
-                await tc.submit(outbound(DELIVERED, sender="ALPHASENDERTOOLONG"))
-            assert (sender.value.kind, sender.value.context["code"]) == (ErrorKind.INVALID_SENDER, -402)
+    async def body(http: httpx.AsyncClient) -> None:
+        tc = connector(CONNECTOR_TYPES, table(b), http)
+        await expect_refusal(tc, outbound("+12"), ErrorKind.INVALID_DESTINATION)  # -401
+        # -402: alphanumeric source over 11 characters
+        sender = await expect_refusal(
+            tc, outbound(DELIVERED, sender="ALPHASENDERTOOLONG"), ErrorKind.INVALID_SENDER
+        )
+        assert sender.context["code"] == -402
+        # -501: the token is not B's
+        await expect_wrong_credentials(connector(CONNECTOR_TYPES, table(b, token="tgs_wrong"), http))
+        await expect_unreachable(connector(CONNECTOR_TYPES, table(b, base_url=dead_url()), http))
 
-            wrong = connector(CONNECTOR_TYPES, table(b, token="tgs_wrong"), http)
-            with pytest.raises(CarrierError) as auth:  # -501
-                await wrong.submit(outbound(DELIVERED))
-            assert (auth.value.kind, auth.value.retryable) == (ErrorKind.AUTHENTICATION, False)
-            assert wrong.health() is Health.DOWN
-
-            stopped = connector(CONNECTOR_TYPES, table(b, base_url=dead_url()), http)
-            with pytest.raises(CarrierError) as down:
-                await stopped.submit(outbound(DELIVERED))
-            assert (down.value.kind, down.value.retryable) == (ErrorKind.PROVIDER_ERROR, True)
-
-    run(body())
+    with_http(body)
