@@ -63,31 +63,31 @@ def test_a_rate_limited_message_is_deferred_without_counting_an_attempt(engine: 
     )
     worker = DispatchWorker(engine, router, clock=clock)
 
-    async def dispatch_round() -> None:
+    def rows() -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(select(messages).order_by(messages.c.due_at)))
+
+    async def two_rounds() -> None:
+        # One event loop for both rounds: the connector's tasks and events belong to the loop it started in.
         await router.start(GatewaySink(engine, clock))
         try:
             await worker.run_once()
+            sent = [r for r in rows() if r.status == "sent"]
+            waiting = [r for r in rows() if r.status == "queued"]
+            assert len(sent) == 2 and all(r.connector == "simulator" for r in sent)
+            assert len(waiting) == 3
+            assert all(r.attempts == 0 for r in waiting)  # a deferral is not an attempt
+            assert sorted((r.due_at - clock()).total_seconds() for r in waiting) == [0.5, 1.0, 1.5]
+            clock.advance(1.0)
+            await worker.run_once()
+            assert sum(r.status in ("sent", "delivered") for r in rows()) == 4  # two more tokens in a second
         finally:
             await router.stop()
 
     req = SendRequest(sender=tenant.number, to=[f"+1555000000{i}" for i in (1, 1, 1, 1, 1)], body="hi")
     with engine.begin() as conn:
         send_messages(conn, tenant.account, req, now=clock())
-    asyncio.run(dispatch_round())
-
-    def rows() -> list[Any]:
-        with engine.connect() as conn:
-            return list(conn.execute(select(messages).order_by(messages.c.due_at)))
-
-    sent = [r for r in rows() if r.status == "sent"]
-    waiting = [r for r in rows() if r.status == "queued"]
-    assert len(sent) == 2 and all(r.connector == "simulator" for r in sent)
-    assert len(waiting) == 3
-    assert all(r.attempts == 0 for r in waiting)  # a deferral is not an attempt
-    assert sorted((r.due_at - clock()).total_seconds() for r in waiting) == [0.5, 1.0, 1.5]
-    clock.advance(1.0)
-    asyncio.run(dispatch_round())
-    assert sum(r.status in ("sent", "delivered") for r in rows()) == 4  # two more tokens in a second
+    asyncio.run(two_rounds())
 
 
 def test_per_account_limits_and_overrides(engine: Engine) -> None:
