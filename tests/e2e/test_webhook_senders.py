@@ -135,11 +135,12 @@ def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path
 
             victim = min(first)
             os.kill(victim, signal.SIGKILL)
-            wait_for(
-                lambda: len(senders_of(serve_pid)) == 2 and victim not in senders_of(serve_pid),
-                timeout=10,
-                describe=lambda: senders_of(serve_pid),
-            )
+
+            def replaced_victim() -> bool:
+                now = senders_of(serve_pid)  # one reading: the victim may die between two
+                return len(now) == 2 and victim not in now
+
+            wait_for(replaced_victim, timeout=10, describe=lambda: senders_of(serve_pid))
             replaced = senders_of(serve_pid)
             seen |= replaced
             assert replaced - first and replaced & first == first - {victim}
