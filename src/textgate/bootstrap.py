@@ -182,7 +182,7 @@ class Gateway:
             concurrency=s.webhook_concurrency,
         )
         for dispatcher in self.dispatchers:
-            dispatcher.on_recorded = self.webhooks.idle.nudge
+            dispatcher.on_recorded = self.nudge_webhooks
         self.bulk = BulkWorker(
             self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
         )
@@ -208,7 +208,7 @@ class Gateway:
         if not workers:
             return
         self._stop.clear()
-        await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.webhooks.idle.nudge))
+        await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.nudge_webhooks))
         # Several rounds in flight: while one batch is with the carrier, the next is claimed and the last
         # recorded (each claims under its own lease, so no message is in two rounds).
         self._tasks = [
@@ -229,6 +229,13 @@ class Gateway:
             return {name: member.connector for name, member in self.connector.members.items()}
         return {self.connector.name: self.connector} if self.connector is not None else {}
 
+    def nudge_webhooks(self) -> None:
+        """Webhooks were queued: wake whoever sends them (this process's worker or the sender processes)."""
+        if self.senders is not None:
+            self.senders.nudge()
+        elif self.webhooks is not None:
+            self.webhooks.idle.nudge()
+
     def nudge_dispatch(self) -> None:
         for dispatcher in self.dispatchers:
             dispatcher.idle.nudge()
@@ -237,8 +244,7 @@ class Gateway:
         """Tell the dispatcher there is new work (saves a poll interval of latency); ``bulk``: a bulk send
         was accepted, wake its worker too (an idle one otherwise finds it at its next poll)."""
         self.nudge_dispatch()
-        if self.webhooks is not None:
-            self.webhooks.idle.nudge()  # a send may have stored failed messages with webhooks
+        self.nudge_webhooks()  # a send may have stored failed messages with webhooks
         if bulk and self.bulk is not None:
             self.bulk.idle.nudge()
 

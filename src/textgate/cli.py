@@ -315,7 +315,11 @@ def credits_add(
 
 
 @webhooks_app.command("worker")
-def webhooks_worker() -> None:
+def webhooks_worker(
+    stdin_nudges: Annotated[
+        bool, typer.Option("--stdin-nudges", hidden=True, help="Woken by bytes on stdin (set by serve).")
+    ] = False,
+) -> None:
     """Send due webhooks until stopped (SIGTERM or Ctrl-C); no API, no carriers.
 
     Extra senders for a busy gateway, on this host or another sharing its database. `serve` starts
@@ -332,7 +336,7 @@ def webhooks_worker() -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
-    asyncio.run(run_sender(settings, engine))
+    asyncio.run(run_sender(settings, engine, stdin_nudges=stdin_nudges))
 
 
 @webhooks_app.command("add")

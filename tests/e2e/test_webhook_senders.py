@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,63 @@ def test_sender_processes_refuse_an_in_memory_database(url: str) -> None:
     with pytest.raises(ValueError, match="in-memory"):
         asyncio.run(senders.start())
     assert senders.procs == []
+
+
+@pytest.mark.e2e
+def test_serve_wakes_its_senders_instead_of_waiting_for_their_poll(tmp_path: Path) -> None:
+    """The senders poll only every 30 s here, yet the ``sent`` webhook arrives within seconds: serve wakes
+    them through their standard input when it queues webhooks."""
+    server = Server(
+        f"sqlite:///{tmp_path}/textgate.db",
+        tmp_path,
+        webhook_processes="1",
+        poll_interval="30",
+        idle_poll_max="30",
+    )
+    created = start_with_account(server)
+    assert server.proc is not None
+    serve_pid = server.proc.pid
+    seen: set[int] = set()
+    try:
+        with Receiver() as receiver, server.client(created["secret"]) as api:
+            hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
+            assert hook.status_code == 201, hook.text
+            wait_for(
+                lambda: len(senders_of(serve_pid)) == 1, timeout=15, describe=lambda: senders_of(serve_pid)
+            )
+            seen |= senders_of(serve_pid)
+            # Let the sender's first (30 s) idle wait begin, so only a nudge can end it in time.
+            time.sleep(1.0)
+            (mid,) = send(api, DELIVERED)
+            wait_for(
+                lambda: "sent" in statuses(receiver, mid),
+                timeout=10,
+                describe=lambda: statuses(receiver, mid),
+            )
+    finally:
+        server.stop()
+        end_leftovers(seen)
+
+
+@pytest.mark.e2e
+def test_senders_stop_when_serve_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL leaves serve no chance to stop its senders; the end of their stdin pipe tells them."""
+    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2")
+    start_with_account(server)
+    assert server.proc is not None
+    serve_pid = server.proc.pid
+    seen: set[int] = set()
+    try:
+        wait_for(lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid))
+        seen |= senders_of(serve_pid)
+        server.proc.kill()
+        server.proc.wait(10)
+        wait_for(
+            lambda: not any(is_sender(pid) for pid in seen),
+            timeout=15,
+            describe=lambda: {pid: _cmdline(pid) for pid in seen if is_sender(pid)},
+        )
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.stop()
+        end_leftovers(seen)

@@ -5,7 +5,8 @@ one interpreter lock with the API and the carrier sessions. Sending is already a
 (``webhook_deliveries``: claimed under a lease, at-least-once, in order per message), so any number of
 processes - on this host or on others sharing the database - can share it. With
 ``TEXTGATE_WEBHOOK_PROCESSES=N``, ``serve`` starts N such processes, restarts one that dies, stops them
-when it stops, and sends no webhooks itself.
+when it stops, and sends no webhooks itself. It wakes them through a pipe on their standard input when it
+queued webhooks, as it would wake its own worker; senders started on their own find work by polling.
 """
 
 from __future__ import annotations
@@ -49,19 +50,50 @@ RESTART_PAUSE_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
 
 
-async def run_sender(settings: Settings, engine: Engine, *, stop: asyncio.Event | None = None) -> None:
-    """Send webhooks until ``stop`` is set, or until SIGTERM/SIGINT when no event is given."""
+class _Nudges(asyncio.Protocol):
+    """Any bytes on the pipe from ``serve`` mean "new webhooks are queued": wake the worker. The pipe's end
+    means ``serve`` is gone (stopped, or killed outright): stop too, rather than live on as an orphan."""
+
+    def __init__(self, worker: WebhookWorker, stop: asyncio.Event) -> None:
+        self.worker = worker
+        self.stop = stop
+
+    def data_received(self, data: bytes) -> None:
+        self.worker.idle.nudge()
+
+    def eof_received(self) -> bool | None:
+        self.stop.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop.set()
+
+
+async def run_sender(
+    settings: Settings, engine: Engine, *, stop: asyncio.Event | None = None, stdin_nudges: bool = False
+) -> None:
+    """Send webhooks until ``stop`` is set, or until SIGTERM/SIGINT when no event is given.
+
+    ``stdin_nudges``: standard input is a pipe from ``serve``, which writes to it when it queued webhooks,
+    so a quiet gateway's webhook goes out at once instead of at the sender's next poll; the sender stops
+    when the pipe closes.
+    """
+    loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     worker = WebhookWorker(
         engine, settings, batch_size=settings.webhook_batch, concurrency=settings.webhook_concurrency
     )
+    pipe: asyncio.BaseTransport | None = None
+    if stdin_nudges:
+        pipe, _ = await loop.connect_read_pipe(lambda: _Nudges(worker, stop), sys.stdin.buffer)
     try:
         await worker.run(stop)
     finally:
+        if pipe is not None:
+            pipe.close()
         await worker.aclose()
 
 
@@ -88,8 +120,19 @@ class SenderProcesses:
         self._stopping = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "textgate", "webhooks", "worker"]
-        return subprocess.Popen(cmd, env=sender_env(self.settings))
+        cmd = [sys.executable, "-m", "textgate", "webhooks", "worker", "--stdin-nudges"]
+        proc = subprocess.Popen(cmd, env=sender_env(self.settings), stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        return proc
+
+    def nudge(self) -> None:
+        """Tell every sender that webhooks were queued (one byte each; a full pipe already says so)."""
+        for proc in self.procs:
+            if proc.stdin is None or proc.poll() is not None:
+                continue
+            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+                os.write(proc.stdin.fileno(), b"!")
 
     async def start(self) -> None:
         url = self.settings.database_url
@@ -118,6 +161,9 @@ class SenderProcesses:
                 await self._watch
             self._watch = None
         for proc in self.procs:
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
