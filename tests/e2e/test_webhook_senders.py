@@ -60,6 +60,12 @@ def senders_of(pid: int) -> set[int]:
     return {child for child in children if is_sender(child)}
 
 
+def wait_for_senders(serve_pid: int, count: int) -> set[int]:
+    """Until ``serve`` has exactly ``count`` running senders; those senders."""
+    wait_for(lambda: len(senders_of(serve_pid)) == count, timeout=15, describe=lambda: senders_of(serve_pid))
+    return senders_of(serve_pid)
+
+
 def send(api: httpx.Client, *to: str) -> list[str]:
     sent = api.post("/v1/messages", json={"from": NUMBER, "to": list(to), "body": "hello"})
     assert sent.status_code == 202, sent.text
@@ -121,10 +127,7 @@ def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path
             assert hook.status_code == 201, hook.text
             secret = hook.json()["secret"]
 
-            wait_for(
-                lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid)
-            )
-            first = senders_of(serve_pid)
+            first = wait_for_senders(serve_pid, 2)
             seen |= first
 
             ids = send(api, DELIVERED, UNDELIVERED)
@@ -169,8 +172,7 @@ def test_sigterm_to_serve_stops_its_sender_processes(tmp_path: Path) -> None:
     serve_pid = server.proc.pid
     seen: set[int] = set()
     try:
-        wait_for(lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid))
-        seen |= senders_of(serve_pid)
+        seen |= wait_for_senders(serve_pid, 2)
         server.stop()  # SIGTERM, as a service manager does
         assert server.proc.returncode is not None
         assert {pid for pid in seen if is_sender(pid)} == set(), "sender processes outlived serve"
@@ -208,10 +210,7 @@ def test_serve_wakes_its_senders_instead_of_waiting_for_their_poll(tmp_path: Pat
         with Receiver() as receiver, server.client(created["secret"]) as api:
             hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
             assert hook.status_code == 201, hook.text
-            wait_for(
-                lambda: len(senders_of(serve_pid)) == 1, timeout=15, describe=lambda: senders_of(serve_pid)
-            )
-            seen |= senders_of(serve_pid)
+            seen |= wait_for_senders(serve_pid, 1)
             # Let the sender's first (30 s) idle wait begin, so only a nudge can end it in time.
             time.sleep(1.0)
             (mid,) = send(api, DELIVERED)
@@ -234,8 +233,7 @@ def test_senders_stop_when_serve_is_killed_outright(tmp_path: Path) -> None:
     serve_pid = server.proc.pid
     seen: set[int] = set()
     try:
-        wait_for(lambda: len(senders_of(serve_pid)) == 2, timeout=15, describe=lambda: senders_of(serve_pid))
-        seen |= senders_of(serve_pid)
+        seen |= wait_for_senders(serve_pid, 2)
         server.proc.kill()
         server.proc.wait(10)
         wait_for(
