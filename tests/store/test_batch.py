@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -267,3 +268,27 @@ def test_the_lock_wait_gives_up_after_lock_wait_seconds(
     with second.begin() as conn:  # the engine is usable once the lock is free
         conn.execute(insert(scratch).values(key="after", caller=2, value="z"))
     assert stored(second) == {"held": 1, "after": 2}
+
+
+def test_reading_does_not_wait_for_the_write_lock_and_sees_the_last_commit(
+    two_engines: tuple[Engine, Engine],
+) -> None:
+    first, second = two_engines
+    with first.begin() as conn:
+        conn.execute(insert(scratch).values(key="before", caller=0, value="x"))
+    with Holder(first, []) as holder:
+        started = time.monotonic()
+        with db.reading(second) as conn:
+            keys = set(conn.execute(select(scratch.c.key)).scalars())
+        assert time.monotonic() - started < 1.0  # no wait behind the open write transaction
+        assert keys == {"before"}  # its snapshot: the holder's uncommitted row is not in it
+        holder.release()
+
+
+def test_an_ordinary_transaction_still_takes_the_write_lock_up_front(
+    two_engines: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = two_engines
+    monkeypatch.setattr(db, "LOCK_WAIT_SECONDS", 0.05)
+    with Holder(first, []), pytest.raises(sqlalchemy.exc.OperationalError, match="locked"), second.begin():
+        pass

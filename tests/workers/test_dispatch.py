@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -185,7 +186,6 @@ def test_reply_number_answers_with_an_inbound_message(engine: Engine) -> None:
 
 
 def test_scheduled_message_waits_for_its_time(engine: Engine) -> None:
-    from datetime import timedelta
 
     rig = Rig(engine)
     (mid,) = rig.send("+15550000001", schedule_at=rig.clock() + timedelta(minutes=10))
@@ -224,6 +224,26 @@ def test_dead_worker_lease_expires_and_another_worker_finishes(engine: Engine) -
     rig.step(2)
     assert {rig.status(i) for i in ids} == {"delivered"}
     assert rig.balance() == 97
+
+
+def test_a_late_record_leaves_messages_reclaimed_by_another_worker_alone(engine: Engine) -> None:
+    rig = Rig(engine, lease=30)
+    ids = rig.send(["+15550001001", "+15550001002", "+15550001003"])
+    claimed = rig.worker.claim()  # w1 claims all three, then stalls past its lease on the first one
+    with engine.begin() as conn:
+        later = rig.clock() + timedelta(hours=1)
+        conn.execute(messages.update().where(messages.c.id.in_(ids[1:])).values(due_at=later))
+    rig.clock.advance(31)
+    other = rig.new_worker("w2")
+    (taken,) = other.claim()
+    assert taken["id"] == ids[0]
+    # w1's answers arrive: every one an acceptance, but one message is no longer w1's.
+    rig.worker.record(claimed, ["W1-A", "W1-B", "W1-C"])
+    assert (rig.status(ids[0]), rig.row(ids[0]).carrier_id) == ("sending", None)  # still w2's
+    assert [(rig.status(i), rig.row(i).carrier_id) for i in ids[1:]] == [("sent", "W1-B"), ("sent", "W1-C")]
+    other.record([taken], ["W2-A"])
+    assert (rig.status(ids[0]), rig.row(ids[0]).carrier_id) == ("sent", "W2-A")
+    assert [rig.timeline(i).count("sent") for i in ids] == [1, 1, 1]
 
 
 def test_resubmission_after_crash_reports_once(engine: Engine) -> None:

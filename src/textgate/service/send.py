@@ -30,6 +30,7 @@ from textgate.ids import new_id
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
 from textgate.service.policy import Refusal, refusals
+from textgate.store.fast import insert_rows
 from textgate.store.schema import (
     accounts,
     idempotency_keys,
@@ -107,9 +108,6 @@ _IDEMPOTENCY = select(idempotency_keys).where(
     idempotency_keys.c.scope == bindparam("b_scope"),
     idempotency_keys.c.key == bindparam("b_key"),
 )
-_INSERT_MESSAGES = insert(messages)
-_INSERT_EVENTS = insert(message_events)
-_INSERT_LEDGER = insert(ledger_entries)
 
 
 def _has_control(text: str) -> bool:
@@ -407,9 +405,10 @@ def store_rows(
     conn: Connection, account_id: str, rows: list[dict[str, Any]], *, source: str, now: datetime
 ) -> None:
     """Insert messages and their first events; a message refused at acceptance notifies webhooks now."""
-    conn.execute(_INSERT_MESSAGES, rows)
-    conn.execute(
-        _INSERT_EVENTS,
+    insert_rows(conn, messages, rows)
+    insert_rows(
+        conn,
+        message_events,
         [
             {
                 "message_id": r["id"],
@@ -470,7 +469,7 @@ def send_messages(
                     "created_at": now,
                 }
             )
-        conn.execute(_INSERT_LEDGER, entries)
+        insert_rows(conn, ledger_entries, entries)
     result = SendResult(status_code=202, body={"messages": [message_view(r) for r in rows]})
     if idempotency is not None:
         store_idempotent(conn, account.id, idempotency, result, now)

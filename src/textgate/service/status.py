@@ -15,34 +15,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from textgate.domain.errors import ErrorKind
 from textgate.domain.message import NOTIFY_STATUSES, Direction, MessageStatus, check_transition
 from textgate.service.messages import message_view
+from textgate.store.fast import insert_rows, update_rows
 from textgate.store.schema import accounts, ledger_entries, message_events, messages, webhook_deliveries
 from textgate.webhooks.outbox import EndpointCache, delivery_rows
 
 
 class ConcurrentUpdate(RuntimeError):
     """A guarded status update found a row already moved by someone else; the transaction is void."""
-
-
-_UPDATES: dict[tuple[str, ...], Update] = {}
-_INSERT_EVENTS = insert(message_events)
-_INSERT_DELIVERIES = insert(webhook_deliveries)
-
-
-def _update_for(keys: tuple[str, ...]) -> Update:
-    stmt = _UPDATES.get(keys)
-    if stmt is None:
-        stmt = (
-            update(messages)
-            .where(messages.c.id == bindparam("b_id"), messages.c.status == bindparam("b_status"))
-            .values({k: bindparam(f"v_{k}") for k in keys})
-        )
-        _UPDATES[keys] = stmt
-    return stmt
 
 
 def _values(
@@ -85,25 +69,27 @@ def change_statuses(
     detail: dict[str, Any] | None = None,
     details: Sequence[dict[str, Any] | None] | None = None,
     cache: EndpointCache | None = None,
+    guard: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Move every ``(row, extra)`` to ``new``. ``extra`` adds column values (same keys for every item).
 
     Rows for which the move is a no-op (a repeat, or already final) are skipped; the updated rows are
-    returned. Raises IllegalTransition for a forbidden move, ConcurrentUpdate if a guard failed.
+    returned. Raises IllegalTransition for a forbidden move, ConcurrentUpdate if a guard failed: every
+    row must still be in the status it was read in and, with ``guard``, hold those column values too.
     """
+    match = ("id", "status", *(guard or {}))
+    guarded = tuple((guard or {}).values())
     cache = cache or EndpointCache()
-    params_by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    params_by_keys: dict[tuple[str, ...], list[list[Any]]] = {}
     updated: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for i, (row, extra) in enumerate(items):
         if not check_transition(MessageStatus(row["status"]), new):
             continue
         values = _values(row, new, now, error_kind, error_message, extra)
-        keys = tuple(values)
-        params = {f"v_{k}": v for k, v in values.items()}
-        params["b_id"] = row["id"]
-        params["b_status"] = row["status"]
-        params_by_keys.setdefault(keys, []).append(params)
+        params_by_keys.setdefault(tuple(values), []).append(
+            [row["id"], row["status"], *guarded, *values.values()]
+        )
         updated.append({**row, **values})
         events.append(
             {
@@ -118,10 +104,10 @@ def change_statuses(
     if not updated:
         return []
     for keys, params_list in params_by_keys.items():
-        result = conn.execute(_update_for(keys), params_list)
-        if result.rowcount != len(params_list):
-            raise ConcurrentUpdate(f"{len(params_list) - result.rowcount} message(s) moved concurrently")
-    conn.execute(_INSERT_EVENTS, events)
+        changed = update_rows(conn, messages, match, keys, params_list)
+        if changed != len(params_list):
+            raise ConcurrentUpdate(f"{len(params_list) - changed} message(s) moved concurrently")
+    insert_rows(conn, message_events, events)
     deliveries: list[dict[str, Any]] = []
     for row in updated:
         if new.is_final and _never_submitted(row):
@@ -136,8 +122,7 @@ def change_statuses(
                 now=now,
                 cache=cache,
             )
-    if deliveries:
-        conn.execute(_INSERT_DELIVERIES, deliveries)
+    insert_rows(conn, webhook_deliveries, deliveries)
     return updated
 
 

@@ -14,12 +14,13 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -69,9 +70,27 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        begin_immediate(conn.connection.driver_connection)
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.connection.driver_connection.execute("BEGIN")  # a snapshot; takes no write lock
+        else:
+            begin_immediate(conn.connection.driver_connection)
 
     return engine
+
+
+#: Execution option: on SQLite, the connection's transactions are deferred (``BEGIN``), for reads that
+#: must not hold the write lock. Writing in such a transaction can fail with "database is locked".
+READ_ONLY = "textgate_read_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction for reading only: on SQLite a WAL snapshot that does not take or
+    wait for the write lock, so it neither waits behind writers nor makes them wait."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        with conn.begin():
+            yield conn
 
 
 #: How long BEGIN IMMEDIATE keeps trying for the write lock before "database is locked" is raised.

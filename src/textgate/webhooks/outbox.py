@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from textgate.ids import new_id
+from textgate.store.fast import insert_rows
 from textgate.store.schema import webhook_deliveries, webhook_endpoints
 from textgate.webhooks.formats import Endpoint, RenderContext, renderer
 
@@ -84,8 +85,7 @@ def enqueue_event(
         cache=cache,
         retry_window=retry_window,
     )
-    if rows:
-        conn.execute(insert(webhook_deliveries), rows)
+    insert_rows(conn, webhook_deliveries, rows)
     return len(rows)
 
 

@@ -28,14 +28,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, Update, insert, select, update
+from sqlalchemy import Connection, Engine, Update, select, update
 
 from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Deferred, OutboundMessage, SubmitOutcome, Submitted
-from textgate.service.status import change_status, change_statuses
+from textgate.service.status import ConcurrentUpdate, change_status, change_statuses
 from textgate.store.db import run_sync
+from textgate.store.fast import insert_rows
 from textgate.store.schema import message_events, messages
 from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.idle import IdleWait
@@ -135,8 +136,9 @@ class DispatchWorker:
             )
             conn.execute(stmt)
             if fresh:
-                conn.execute(
-                    insert(message_events),
+                insert_rows(
+                    conn,
+                    message_events,
                     [
                         {
                             "message_id": i,
@@ -163,6 +165,8 @@ class DispatchWorker:
         cache = EndpointCache()
         connector = self.connector.name
         with self.engine.begin() as conn:
+            if self._record_all_taken(conn, claimed, outcomes, now, cache):
+                return
             # Only touch messages this worker still holds: a lease lost to another worker is theirs.
             query = select(messages).where(
                 messages.c.id.in_([r["id"] for r in claimed]), messages.c.lease_owner == self.worker_id
@@ -233,6 +237,48 @@ class DispatchWorker:
                 change_statuses(
                     conn, items, MessageStatus.SENT, now=now, source=f"submit:{taker}", cache=cache
                 )
+
+    def _record_all_taken(
+        self,
+        conn: Connection,
+        claimed: list[Mapping[str, Any]],
+        outcomes: list[SubmitOutcome],
+        now: datetime,
+        cache: EndpointCache,
+    ) -> bool:
+        """The usual round, recorded without reading the messages again: every one taken by the carrier
+        and still as this worker claimed it (status ``sending`` under its lease; the guarded update checks
+        both). False, with nothing written, if any outcome is not an acceptance or any message moved
+        meanwhile (a lease lost to another worker): then :meth:`record` reads them and goes one by one."""
+        accepted: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]] = {}
+        for row, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, str):
+                carrier_id, taker = outcome, self.connector.name
+            elif isinstance(outcome, Submitted):
+                carrier_id, taker = outcome.carrier_id, outcome.connector
+            else:
+                return False
+            extra = {"carrier_id": carrier_id, "connector": taker, "due_at": None, "lease_owner": None}
+            accepted.setdefault(taker, []).append((row, extra))
+        savepoint = conn.begin_nested()
+        try:
+            for taker, items in accepted.items():
+                change_statuses(
+                    conn,
+                    items,
+                    MessageStatus.SENT,
+                    now=now,
+                    source=f"submit:{taker}",
+                    cache=cache,
+                    guard={"lease_owner": self.worker_id},
+                )
+        except ConcurrentUpdate:
+            savepoint.rollback()
+            return False
+        savepoint.commit()
+        for items in accepted.values():
+            SUBMITTED.labels("accepted").inc(len(items))
+        return True
 
     def _retry_at(self, row: Mapping[str, Any], now: datetime) -> datetime:
         """The next attempt, but never later than the end of the validity period (so it expires on time)."""

@@ -25,21 +25,23 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 import aiosmtplib
 from prometheus_client import Counter
-from sqlalchemy import Engine, Update, and_, bindparam, exists, insert, select, update
+from sqlalchemy import Engine, Select, and_, exists, select, update
 
 from textgate.config import Settings
 from textgate.domain.clock import utcnow
 from textgate.domain.errors import ValidationError
 from textgate.ids import new_id
 from textgate.net import check_url_at_send
-from textgate.store.db import run_sync
+from textgate.store.db import reading, run_sync
+from textgate.store.fast import insert_rows, update_rows
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 from textgate.webhooks.mail import MailNotConfigured, parse_mailto, send_mail
 from textgate.webhooks.signing import sign_headers
@@ -178,14 +180,16 @@ class WebhookWorker:
             .order_by(d.c.due_at, d.c.seq)
             .limit(self.batch_size)
         )
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=d)
         lease_until = now + self._lease
-        with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
-            if not rows:
-                return []
-            conn.execute(update(d).where(d.c.seq.in_([r.seq for r in rows])).values(due_at=lease_until))
+        rows: Sequence[Any]
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                rows = conn.execute(query.with_for_update(skip_locked=True, of=d)).all()
+                seqs = [r.seq for r in rows]
+                if seqs:
+                    conn.execute(update(d).where(d.c.seq.in_(seqs)).values(due_at=lease_until))
+        else:
+            rows = self._claim_sqlite(query, now, lease_until)
         return [
             Claim(
                 seq=r.seq,
@@ -204,14 +208,37 @@ class WebhookWorker:
             for r in rows
         ]
 
+    def _claim_sqlite(self, query: Select[Any], now: datetime, lease_until: datetime) -> Sequence[Any]:
+        """SQLite: read the candidates from a snapshot, without the write lock, then take them with one
+        guarded update (still pending and due). Reading up to a batch of payloads while holding the lock
+        made every other writer on the file wait for it. A candidate another worker took in between
+        fails the guard and is left out."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return []
+        d = webhook_deliveries
+        seqs = [r.seq for r in rows]
+        with self.engine.begin() as conn:
+            mine = set(
+                conn.execute(
+                    update(d)
+                    .where(d.c.seq.in_(seqs), d.c.status == "pending", d.c.due_at <= now)
+                    .values(due_at=lease_until)
+                    .returning(d.c.seq)
+                ).scalars()
+            )
+        return [r for r in rows if r.seq in mine]
+
     def _finish(self, done: list[Attempt]) -> int:
         """Record a round's attempts and each delivery's next state, in one transaction. Returns how
         many were recorded; an attempt whose lease was lost meanwhile is logged and left alone."""
         now = self.clock()
         recorded = 0
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(webhook_attempts),
+            insert_rows(
+                conn,
+                webhook_attempts,
                 [
                     {
                         "delivery_id": a.claim.id,
@@ -223,7 +250,7 @@ class WebhookWorker:
                     for a in done
                 ],
             )
-            by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
+            by_keys: dict[tuple[str, ...], list[list[object]]] = {}
             for a in done:
                 claim, outcome = a.claim, a.outcome
                 attempts = claim.attempts + 1
@@ -239,11 +266,11 @@ class WebhookWorker:
                     log.info("webhook delivery %s given up after %d attempts", claim.id, attempts)
                 else:
                     values.update(due_at=now + retry_delay(attempts, rng=self.rng))
-                params = {f"v_{k}": v for k, v in values.items()}
-                params.update(b_seq=claim.seq, b_lease=claim.lease_until)
-                by_keys.setdefault(tuple(values), []).append(params)
+                # Guarded: only a delivery still pending under the lease this worker took is touched.
+                row = [claim.seq, "pending", claim.lease_until, *values.values()]
+                by_keys.setdefault(tuple(values), []).append(row)
             for keys, rows in by_keys.items():
-                recorded += conn.execute(_finish_statement(keys), rows).rowcount
+                recorded += update_rows(conn, webhook_deliveries, ("seq", "status", "due_at"), keys, rows)
         if recorded < len(done):
             log.warning(
                 "webhook worker %s: %d deliveries' leases were lost before their outcomes were recorded",
@@ -370,24 +397,6 @@ class WebhookWorker:
             else:
                 await self.idle.wait(stop)
         log.info("webhook worker %s stopped", self.worker_id)
-
-
-_FINISH: dict[tuple[str, ...], Update] = {}
-
-
-def _finish_statement(keys: tuple[str, ...]) -> Update:
-    """The guarded update recording an outcome (one per set of columns, run for many rows at once): only
-    a delivery still pending under the lease the worker took is touched."""
-    stmt = _FINISH.get(keys)
-    if stmt is None:
-        d = webhook_deliveries
-        stmt = (
-            update(d)
-            .where(d.c.seq == bindparam("b_seq"), d.c.status == "pending", d.c.due_at == bindparam("b_lease"))
-            .values({k: bindparam(f"v_{k}") for k in keys})
-        )
-        _FINISH[keys] = stmt
-    return stmt
 
 
 def _clip(text: str) -> str:

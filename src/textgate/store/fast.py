@@ -1,0 +1,132 @@
+"""Many rows in one statement, for the hot paths (accepting, status moves, the webhook outbox).
+
+Python's ``sqlite3`` runs an ``executemany`` row by row and releases the GIL around every row's step.
+In ``textgate serve`` the event loop (SMPP sessions, HTTP) wants the GIL too, so each of those thousands
+of hand-overs can wait for the loop, all while the database thread holds SQLite's one write lock. On
+SQLite these helpers therefore write a batch as multi-row statements instead: ``INSERT ... VALUES
+(...), (...)`` and ``UPDATE ... FROM (VALUES (...), (...))`` (SQLite 3.33+), a few hundred rows a
+statement, one step each, with the columns' own bind processors applied. On PostgreSQL they are plain
+SQLAlchemy ``executemany`` calls, which psycopg already pipelines.
+
+The rows of one call must all have the same keys. A table column with a Python-side default that the
+rows leave out makes :func:`insert_rows` take the SQLAlchemy path, so defaults are never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, Update, bindparam, insert, update
+
+#: Bound values per statement: below SQLite's limit of 32,766 (3.32+), and rows per statement, so one
+#: statement's text stays small.
+MAX_VARIABLES = 30_000
+MAX_ROWS = 500
+
+_Processor = Callable[[Any], Any] | None
+_PROCESSORS: dict[tuple[int, str, str], _Processor] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Update] = {}
+
+
+def _processor(conn: Connection, table: Table, column: str) -> _Processor:
+    key = (id(table), column, conn.dialect.name)
+    try:
+        return _PROCESSORS[key]
+    except KeyError:
+        col_type = table.c[column].type.dialect_impl(conn.dialect)
+        proc = _PROCESSORS[key] = col_type.bind_processor(conn.dialect)
+        return proc
+
+
+def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
+    per = max(1, min(MAX_ROWS, MAX_VARIABLES // max(1, width)))
+    return [rows[i : i + per] for i in range(0, len(rows), per)]
+
+
+def _flat(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """The rows' values (in ``columns`` order) as one flat list, through the columns' bind processors."""
+    procs = [_processor(conn, table, c) for c in columns]
+    values: list[Any] = []
+    append = values.append
+    for row in rows:
+        for value, proc in zip(row, procs, strict=True):
+            append(proc(value) if proc is not None and value is not None else value)
+    return values
+
+
+def _defaults_missing(table: Table, columns: Sequence[str]) -> bool:
+    given = set(columns)
+    return any(c.default is not None and c.name not in given for c in table.columns)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts of column values)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:  # (SQLAlchemy's executemany would ignore them without a word)
+        raise KeyError(f"{table.name} has no column(s) {', '.join(unknown)}")
+    if conn.dialect.name != "sqlite" or _defaults_missing(table, columns):
+        conn.execute(insert(table), list(rows))
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    # Only identifiers are written into the text (the table's own columns, quoted); values are bound.
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "  # noqa: S608
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    for chunk in _chunks(rows, len(columns)):
+        flat = _flat(conn, table, columns, [[row[c] for c in columns] for row in chunk])
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(flat))
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    match: Sequence[str],
+    values: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> int:
+    """For each row, ``UPDATE table SET <values> WHERE <match>``: a row holds the ``match`` columns'
+    values (compared with ``=``), then the ``values`` columns' new values. A column may be in both (a
+    guarded move: ``status`` from one value to another). Returns how many table rows changed.
+
+    The ``match`` columns must pick at most one table row per input row (a key), and no two input rows
+    may pick the same table row.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name != "sqlite":
+        return _update_executemany(conn, table, match, values, rows)
+    quote = conn.dialect.identifier_preparer.quote
+    columns = [*match, *values]
+    name = quote(table.name)
+    sets = ", ".join(f"{quote(c)} = v.column{len(match) + i + 1}" for i, c in enumerate(values))
+    where = " AND ".join(f"{name}.{quote(c)} = v.column{i + 1}" for i, c in enumerate(match))
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    changed = 0
+    for chunk in _chunks(rows, len(columns)):
+        rows_sql = ", ".join([one] * len(chunk))
+        sql = f"UPDATE {name} SET {sets} FROM (VALUES {rows_sql}) AS v WHERE {where}"  # noqa: S608
+        changed += conn.exec_driver_sql(sql, tuple(_flat(conn, table, columns, chunk))).rowcount
+    return changed
+
+
+def _update_executemany(
+    conn: Connection,
+    table: Table,
+    match: Sequence[str],
+    values: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> int:
+    key = (table.name, tuple(match), tuple(values))
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = _UPDATES[key] = (
+            update(table)
+            .where(*(table.c[c] == bindparam(f"m{i}") for i, c in enumerate(match)))
+            .values({c: bindparam(f"s{i}") for i, c in enumerate(values)})
+        )
+    names = [f"m{i}" for i in range(len(match))] + [f"s{i}" for i in range(len(values))]
+    params = [dict(zip(names, row, strict=True)) for row in rows]
+    return conn.execute(stmt, params).rowcount
