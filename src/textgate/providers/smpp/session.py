@@ -296,6 +296,12 @@ class TokenBucket(AbstractRateLimiter):  # type: ignore[misc]
             await asyncio.sleep(slot - now)
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    """A submit's deadline passed without an answer."""
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class Link:
     """One bound (or binding) SMPP session and the submits in flight on it."""
 
@@ -441,7 +447,10 @@ class Link:
         """
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(self.window.acquire(), max(0.0, deadline - loop.time()))
+            if self.window.locked():
+                await asyncio.wait_for(self.window.acquire(), max(0.0, deadline - loop.time()))
+            else:  # room in the window: no timeout task needed (this is the common case)
+                await self.window.acquire()
         except TimeoutError:
             raise CarrierError(
                 f"no room in the SMPP window ({self.window_size}) before the submit timeout",
@@ -460,8 +469,10 @@ class Link:
             if on_accept is not None:
                 self._on_accept[key] = on_accept
             await self.broker.enqueue(submit_sm)
+            # The deadline as a plain timer on the future (cheaper than wait_for, once per submit).
+            timer = loop.call_at(deadline, _expire, future)
             try:
-                return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+                return await future
             except TimeoutError:
                 raise CarrierError(
                     "the SMSC did not answer the submit in time",
@@ -469,6 +480,8 @@ class Link:
                     retryable=True,
                     carrier="smpp",
                 ) from None
+            finally:
+                timer.cancel()
         finally:
             self.inflight.pop(key, None)
             self._on_accept.pop(key, None)
