@@ -107,7 +107,7 @@ class SegmentInfo:
 
 def is_gsm7(text: str) -> bool:
     """True if every character of ``text`` is in the GSM 03.38 default alphabet or its extension table."""
-    return all(ch in _GSM7_CHARS for ch in text)
+    return _GSM7_CHARS.issuperset(text)
 
 
 def _gsm7_cost(ch: str) -> int:
