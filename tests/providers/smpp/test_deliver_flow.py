@@ -84,3 +84,52 @@ def test_a_slow_receipt_holds_up_neither_reading_nor_the_next_receipt(smsc: Smsc
         assert len(await smsc.received("bind_transceiver")) == 1  # and the session never dropped
 
     run(body())
+
+
+def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc, receipt_retry_interval=0.1), sink) as connector:
+            # submit() returned, but the dispatcher has not stored the carrier id yet: the receipt that
+            # follows 20 ms later finds no message.
+            carrier_id = await connector.submit(outbound("early", to="+447700900033"))
+            await eventually(lambda: len(sink.refused) >= 2, what="the receipt tried and kept")
+            assert not await is_answered(smsc, carrier_id)  # the SMSC still holds it
+            sink.store(carrier_id)
+            await eventually(lambda: is_answered(smsc, carrier_id), what="answered once applied")
+            assert [r.carrier_id for r in sink.accepted] == [carrier_id]
+        assert await answered(smsc) == {int(carrier_id, 16): [0]}
+        assert len(await smsc.received("deliver_sm")) == 1
+
+    run(body())
+
+
+def test_a_kept_receipt_is_answered_after_receipt_hold_and_applied_later(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        cfg = config(smsc, receipt_retry_interval=0.1, receipt_hold=0.5)
+        async with running(cfg, sink) as connector:
+            carrier_id = await connector.submit(outbound("late", to="+447700900034"))
+            await eventually(lambda: len(sink.refused) >= 1, what="the receipt kept")
+            await eventually(lambda: is_answered(smsc, carrier_id), what="answered after the hold")
+            assert sink.accepted == []
+            sink.store(carrier_id)  # stored only now: the receipt kept in memory still gets applied
+            await eventually(lambda: len(sink.accepted) == 1, what="the kept receipt applied")
+        assert await answered(smsc) == {int(carrier_id, 16): [0]}
+
+    run(body())
+
+
+def test_stopping_leaves_a_held_receipt_unanswered_without_waiting_for_it(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        cfg = config(smsc, receipt_retry_interval=0.1, receipt_hold=60.0)
+        async with running(cfg, sink) as connector:
+            carrier_id = await connector.submit(outbound("held", to="+447700900035"))
+            await eventually(lambda: len(sink.refused) >= 1, what="the receipt kept")
+            stopping = asyncio.get_running_loop().time()
+        assert asyncio.get_running_loop().time() - stopping < 10.0  # not the 60 s hold
+        # Unanswered: the SMSC keeps it and sends it again after the next bind.
+        assert int(carrier_id, 16) not in await answered(smsc)
+
+    run(body(), timeout=40.0)

@@ -119,3 +119,26 @@ def test_a_refused_part_fails_the_whole_message(smsc: Smsc) -> None:
         assert not outcome.retryable
 
     run(body())
+
+
+def test_the_last_part_receipt_is_answered_once_the_rolled_up_receipt_is_applied(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc, receipt_retry_interval=0.1), sink) as connector:
+            carrier_id = await connector.submit(outbound(GSM_TEXT))  # not stored yet
+            await eventually(lambda: len(sink.refused) >= 2, what="the roll-up tried and kept")
+            answered_early = await smsc.received("deliver_sm_resp")
+            # The first two parts' receipts are taken into the roll-up and answered; the last one, which
+            # completed the roll-up that no message matches yet, is held.
+            assert len(answered_early) == 2
+            sink.store(carrier_id)
+            await eventually(lambda: len(sink.accepted) == 1, what="the rolled-up receipt applied")
+
+            async def all_answered() -> bool:
+                return len(await smsc.received("deliver_sm_resp")) == 3
+
+            await eventually(all_answered, what="the last part's deliver_sm answered")
+        assert {r.carrier_id for r in sink.accepted} == {carrier_id}
+        assert len(await smsc.received("deliver_sm")) == 3
+
+    run(body())

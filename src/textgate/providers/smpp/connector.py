@@ -14,9 +14,10 @@ Receipts: the receipted_message_id / message_state TLVs when present, else the r
 whose message the sink does not know yet (it overtook the submit_sm_resp, or the dispatcher has not stored
 the carrier id yet) is kept and retried every ``receipt_retry_interval`` - and right after each submit
 returns - for ``receipt_retry_for`` seconds. Receipts and inbound messages are handed to the sink
-before aiosmpplib answers the deliver_sm, so a crash in between makes the SMSC send them again rather
-than lose them. What is kept in memory only: the part ids of long messages (for the roll-up), receipts
-waiting to be retried, and parts of long inbound messages.
+before the deliver_sm is answered, so a crash in between makes the SMSC send them again rather than lose
+them; a kept receipt's deliver_sm is answered once it is applied (or after ``receipt_hold`` seconds). What
+is kept in memory only: the part ids of long messages (for the roll-up), receipts waiting to be retried,
+and parts of long inbound messages.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from aiosmpplib import (  # type: ignore[import-untyped]
@@ -323,14 +324,16 @@ class SmppConnector(Connector):
         return record.first_id
 
     # -- deliver_sm -------------------------------------------------------------------------------
-    async def _on_deliver(self, dsm: Any) -> None:
+    async def _on_deliver(self, dsm: Any) -> Awaitable[Any] | None:
+        """Handle one deliver_sm; what to wait for before answering it, if anything (see ``_hold``)."""
         kind = self.DELIVER_KINDS.get((int(dsm.esm_class) >> 2) & 0x0F)
         if kind == "receipt":
-            await self._on_receipt(dsm)
-        elif kind == "mo":
+            return await self._on_receipt(dsm)
+        if kind == "mo":
             await self._on_mo(dsm)
         else:
             log.info("SMPP %s: ignoring a deliver_sm with esm_class 0x%02X", self.name, dsm.esm_class)
+        return None
 
     @staticmethod
     def _tlvs(dsm: Any) -> dict[int, Any]:
@@ -353,15 +356,23 @@ class SmppConnector(Connector):
         raw["source"] = self.number(dsm.source.number, int(dsm.source.ton))
         return ReceiptData(id=receipt_id, stat=stat, err=parsed.err, raw=raw)
 
-    async def _on_receipt(self, dsm: Any) -> None:
+    async def _on_receipt(self, dsm: Any) -> Awaitable[Any] | None:
         data = self.read_receipt(dsm)
         if data is None:
             log.warning(
                 "SMPP %s: a receipt without a message id was dropped: %r", self.name, dsm.short_message
             )
-            return
-        if not await self._route(data):
-            self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
+            return None
+        routed = await self._route(data)
+        if routed is False:
+            routed = self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
+        return self._hold(routed) if isinstance(routed, Parked) else None
+
+    def _hold(self, item: Parked) -> Awaitable[Any] | None:
+        """Until the kept receipt is applied (or ``receipt_hold`` passed), its deliver_sm stays unanswered."""
+        if item.settled is None or self.config.receipt_hold <= 0:
+            return None
+        return asyncio.wait_for(asyncio.shield(item.settled), self.config.receipt_hold)
 
     def _resolve(self, raw_id: str) -> str:
         candidates = receipt_id_candidates(raw_id, self.config.id_format)
@@ -370,8 +381,9 @@ class SmppConnector(Connector):
                 return candidate
         return candidates[0]
 
-    async def _route(self, data: ReceiptData) -> bool:
-        """Apply one receipt; False when no message is known for it yet."""
+    async def _route(self, data: ReceiptData) -> bool | Parked:
+        """Apply one receipt; False when no message is known for it yet. A part of a long message is taken
+        into its roll-up: True, or the rolled-up receipt when that had to be kept for later."""
         carrier_id = self._resolve(data.id)
         status, kind = stat_outcome(data.stat)
         message = error_text(status, data.stat, data.err)
@@ -382,7 +394,9 @@ class SmppConnector(Connector):
                 record.outcomes[index] = (status, kind, message, data.raw)
                 if status is not MessageStatus.DELIVERED and record.first_failure is None:
                     record.first_failure = time.monotonic()
-                await self._report_long(record)
+                parked = await self._report_long(record)
+                if parked is not None:
+                    return parked
             return True
         return await self._to_sink(
             Receipt(
@@ -390,15 +404,16 @@ class SmppConnector(Connector):
             )
         )
 
-    async def _report_long(self, record: LongMessage, *, force: bool = False) -> None:
+    async def _report_long(self, record: LongMessage, *, force: bool = False) -> Parked | None:
         if record.reported is not None or record.first_id is None:
-            return
+            return None
         if not (record.complete() or force):
-            return
+            return None
         record.reported = time.monotonic()
         receipt = record.rollup()
         if not await self._to_sink(receipt):
-            self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
+            return self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
+        return None
 
     async def _to_sink(self, receipt: Receipt) -> bool:
         assert self._sink is not None, "start() the connector first"
@@ -408,8 +423,11 @@ class SmppConnector(Connector):
             log.exception("SMPP %s: recording a receipt failed; it will be retried", self.name)
             return False
 
-    def _park(self, item: Parked) -> None:
+    def _park(self, item: Parked) -> Parked:
+        if item.settled is None:
+            item.settled = asyncio.get_running_loop().create_future()
         self._parked.append(item)
+        return item
 
     def _nudge(self) -> None:
         if self._wake is not None and self._parked:
@@ -476,13 +494,19 @@ class SmppConnector(Connector):
         results = [(item, done) for (item, _), done in zip(plain, outcomes, strict=True)]
         for item in parts:
             assert item.data is not None
-            results.append((item, await self._route(item.data)))
+            routed = await self._route(item.data)
+            if isinstance(routed, Parked):  # taken into a roll-up that is kept in turn: answer with it
+                _follow(item, routed)
+                continue
+            results.append((item, routed))
         for item, done in results:
             if done:
+                item.settle(True)
                 continue
             if now >= item.until:
                 what = item.receipt.carrier_id if item.receipt is not None else item.data and item.data.id
                 log.warning("SMPP %s: no message has carrier id %s; its receipt was dropped", self.name, what)
+                item.settle(False)
                 continue
             self._parked.append(item)
 
@@ -534,6 +558,14 @@ class SmppConnector(Connector):
                 )
                 raw = {**entry.raw, "parts": total, "reference": reference, "incomplete": True}
                 await self._inbound(InboundMessage(from_addr=source, to_addr=dest, body=text, raw=raw))
+
+
+def _follow(item: Parked, successor: Parked) -> None:
+    """``item`` is settled when ``successor`` is."""
+    if successor.settled is None:
+        item.settle(True)
+        return
+    successor.settled.add_done_callback(lambda done: item.settle(not done.cancelled() and done.result()))
 
 
 # -- configuration ----------------------------------------------------------------------------------------

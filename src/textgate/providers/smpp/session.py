@@ -55,7 +55,8 @@ from textgate.domain.errors import CarrierError, ErrorKind
 log = logging.getLogger(__name__)
 
 Classify = Callable[[int], CarrierError]
-OnDeliver = Callable[[Any], Awaitable[None]]
+#: Handles a deliver_sm; may answer something to wait for before the deliver_sm_resp is sent.
+OnDeliver = Callable[[Any], Awaitable[Awaitable[Any] | None]]
 
 _BIND_RESPONSES = frozenset(
     {SmppCommand.BIND_TRANSCEIVER_RESP, SmppCommand.BIND_TRANSMITTER_RESP, SmppCommand.BIND_RECEIVER_RESP}
@@ -364,6 +365,8 @@ class Link:
         # arrive together are stored together), each is answered once stored; at most this many at once.
         self._deliver_room = asyncio.Semaphore(DELIVER_BACKLOG)
         self._delivering: set[asyncio.Task[None]] = set()
+        #: Deliveries stored (or kept) whose answer waits (a receipt that came before its submission).
+        self._holding: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     # -- life ---------------------------------------------------------------------------------------
@@ -387,6 +390,8 @@ class Link:
     async def stop(self, timeout: float) -> None:
         if self._delivering:  # store and answer what the SMSC already handed over
             await asyncio.wait(set(self._delivering), timeout=timeout)
+        for task in list(self._holding):  # unanswered: the SMSC sends them again after a new bind
+            task.cancel()
         self._stopping.set()
         self.broker.close()
         try:
@@ -552,20 +557,36 @@ class Link:
         task.add_done_callback(self._delivering.discard)
 
     async def _deliver(self, dsm: Any, sequence_num: int, writer: Any) -> None:
+        hold: Awaitable[Any] | None = None
         try:
             try:
-                await self.on_deliver(dsm)
+                hold = await self.on_deliver(dsm)
             except Exception:  # a bad report must not end the session
                 log.exception("SMPP session %s: handling a deliver_sm failed", self.label)
-            if self.esme._writer is not writer or not self.bound:
-                # The session it came on is gone: unanswered, the SMSC sends it again on a new one.
-                return
-            try:
-                await self.esme._send_data(DeliverSmResp(sequence_num))
-            except (OSError, ConnectionError, RuntimeError) as exc:
-                log.info("SMPP session %s: answering a deliver_sm failed: %s", self.label, exc)
         finally:
             self._deliver_room.release()
+        if hold is not None:
+            # Waiting does not take room from the backlog: the submit_sm_resps that let this receipt
+            # through may still have to be read from the same session.
+            task = asyncio.current_task()
+            assert task is not None
+            self._delivering.discard(task)
+            self._holding.add(task)
+            try:
+                await hold
+            except TimeoutError:
+                pass  # answered now; the connector keeps the receipt in memory and goes on retrying
+            except Exception:
+                log.exception("SMPP session %s: waiting to answer a deliver_sm failed", self.label)
+            finally:
+                self._holding.discard(task)
+        if self.esme._writer is not writer or not self.bound:
+            # The session it came on is gone: unanswered, the SMSC sends it again on a new one.
+            return
+        try:
+            await self.esme._send_data(DeliverSmResp(sequence_num))
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            log.info("SMPP session %s: answering a deliver_sm failed: %s", self.label, exc)
 
     def _note_bind_failure(self, pdu: bytes) -> None:
         try:

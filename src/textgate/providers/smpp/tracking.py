@@ -4,6 +4,7 @@ reassembled. It lives in memory: a restart forgets it (docs/routing.md, "SMPP: w
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,12 @@ class Parked:
     until: float
     data: ReceiptData | None = None
     receipt: Receipt | None = None
+    #: Resolved once the receipt is applied (True) or dropped at ``until`` (False).
+    settled: asyncio.Future[bool] | None = None
+
+    def settle(self, applied: bool) -> None:
+        if self.settled is not None and not self.settled.done():
+            self.settled.set_result(applied)
 
 
 @dataclass
