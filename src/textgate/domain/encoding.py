@@ -22,6 +22,7 @@ wrote is a policy decision for the caller, not an encoding detail. Everything is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -144,6 +145,11 @@ def _part_starts(costs: list[int], limit: int) -> list[int]:
 
 def analyze(text: str) -> SegmentInfo:
     """Encoding, size and part count of ``text`` as it would be submitted to a carrier."""
+    return _analyze(text)
+
+
+@functools.lru_cache(maxsize=1024)  # a bulk send analyses one text for every recipient
+def _analyze(text: str) -> SegmentInfo:
     encoding = _encoding_of(text)
     single, multi = _LIMITS[encoding]
     cost = _cost_function(encoding)

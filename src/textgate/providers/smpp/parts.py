@@ -15,6 +15,7 @@ Long messages, three ways (``long_messages``):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -56,15 +57,25 @@ def concat_udh(reference: int, total: int, sequence: int) -> bytes:
     return bytes((0x05, 0x00, 0x03, reference & 0xFF, total, sequence))
 
 
+@functools.lru_cache(maxsize=1024)  # a bulk send submits one text to every recipient
+def _single_part(text: str) -> Part | None:
+    """The one part of a text that fits a single message (frozen: safe to share), or None."""
+    info = analyze(text)
+    if info.segments != 1:
+        return None
+    return Part(text=text, encoding=info.encoding, short_message=_encode(text, info.encoding))
+
+
 def plan_parts(text: str, mode: str, reference: int) -> list[Part]:
     """The submit_sm contents for ``text``; one part when it fits a single message (or ``mode`` is payload).
 
     ``reference`` identifies the concatenated message (the low 8 bits for UDH, 16 bits for SAR).
     """
+    single = _single_part(text)
+    if single is not None:
+        return [single]
     encoding = analyze(text).encoding
     chunks = split(text)
-    if len(chunks) == 1:
-        return [Part(text=text, encoding=encoding, short_message=_encode(text, encoding))]
     if mode == "payload":
         return [Part(text=text, encoding=encoding, payload_text=text)]
     total = len(chunks)
