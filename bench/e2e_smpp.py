@@ -21,7 +21,9 @@ accept to the last webhook), p50/p99 of webhook arrival - accept (both wall-cloc
 machine: the accept time is when the bench read the 202), lost messages, and the ratios to the
 baselines. Each message causes two webhooks (``sent``, then ``delivered``; same order key; with
 ``--final-only`` the endpoint takes final statuses only, one webhook), so the
-receiver's POST rate divided by two is the receiver's ceiling in messages/s.
+receiver's POST rate divided by two is the receiver's ceiling in messages/s. The end-to-end part runs
+``--repeat`` times (3), each on a fresh database; the median run (by end-to-end rate) is the one compared
+with the baselines and the target, since single runs on a shared machine vary a lot.
 
 Exit status 1 if any accepted message did not end ``delivered`` with its webhook, a signature failed to
 verify or a request failed.
