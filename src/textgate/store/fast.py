@@ -97,7 +97,16 @@ def update_rows(
     if not rows:
         return 0
     if conn.dialect.name != "sqlite":
-        return _update_executemany(conn, table, match, values, rows)
+        key = (table.name, tuple(match), tuple(values))
+        stmt = _UPDATES.get(key)
+        if stmt is None:
+            stmt = _UPDATES[key] = (
+                update(table)
+                .where(*(table.c[c] == bindparam(f"m{i}") for i, c in enumerate(match)))
+                .values({c: bindparam(f"s{i}") for i, c in enumerate(values)})
+            )
+        names = [f"m{i}" for i in range(len(match))] + [f"s{i}" for i in range(len(values))]
+        return conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in rows]).rowcount
     quote = conn.dialect.identifier_preparer.quote
     columns = [*match, *values]
     name = quote(table.name)
@@ -110,23 +119,3 @@ def update_rows(
         sql = f"UPDATE {name} SET {sets} FROM (VALUES {rows_sql}) AS v WHERE {where}"  # noqa: S608
         changed += conn.exec_driver_sql(sql, tuple(_flat(conn, table, columns, chunk))).rowcount
     return changed
-
-
-def _update_executemany(
-    conn: Connection,
-    table: Table,
-    match: Sequence[str],
-    values: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-) -> int:
-    key = (table.name, tuple(match), tuple(values))
-    stmt = _UPDATES.get(key)
-    if stmt is None:
-        stmt = _UPDATES[key] = (
-            update(table)
-            .where(*(table.c[c] == bindparam(f"m{i}") for i, c in enumerate(match)))
-            .values({c: bindparam(f"s{i}") for i, c in enumerate(values)})
-        )
-    names = [f"m{i}" for i in range(len(match))] + [f"s{i}" for i in range(len(values))]
-    params = [dict(zip(names, row, strict=True)) for row in rows]
-    return conn.execute(stmt, params).rowcount

@@ -8,6 +8,9 @@ answered before the sink returned" is observed from outside the connector.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 from tests.providers.smpp.peer import Smsc
 from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
@@ -86,14 +89,21 @@ def test_a_slow_receipt_holds_up_neither_reading_nor_the_next_receipt(smsc: Smsc
     run(body())
 
 
+@contextlib.asynccontextmanager
+async def early_receipt(smsc: Smsc, to: str, **settings: Any) -> AsyncIterator[tuple[FakeSink, str]]:
+    """A running connector whose submit to ``to`` returned, but whose carrier id the "dispatcher" has
+    not stored yet: yields once the receipt that followed 20 ms later found no message and was kept."""
+    sink = FakeSink()
+    async with running(config(smsc, receipt_retry_interval=0.1, **settings), sink) as connector:
+        carrier_id = await connector.submit(outbound("early", to=to))
+        await eventually(lambda: len(sink.refused) >= 1, what="the receipt tried and kept")
+        yield sink, carrier_id
+
+
 def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied(smsc: Smsc) -> None:
     async def body() -> None:
-        sink = FakeSink()
-        async with running(config(smsc, receipt_retry_interval=0.1), sink) as connector:
-            # submit() returned, but the dispatcher has not stored the carrier id yet: the receipt that
-            # follows 20 ms later finds no message.
-            carrier_id = await connector.submit(outbound("early", to="+447700900033"))
-            await eventually(lambda: len(sink.refused) >= 2, what="the receipt tried and kept")
+        async with early_receipt(smsc, "+447700900033") as (sink, carrier_id):
+            await eventually(lambda: len(sink.refused) >= 2, what="the receipt tried again")
             assert not await is_answered(smsc, carrier_id)  # the SMSC still holds it
             sink.store(carrier_id)
             await eventually(lambda: is_answered(smsc, carrier_id), what="answered once applied")
@@ -106,11 +116,7 @@ def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied
 
 def test_a_kept_receipt_is_answered_after_receipt_hold_and_applied_later(smsc: Smsc) -> None:
     async def body() -> None:
-        sink = FakeSink()
-        cfg = config(smsc, receipt_retry_interval=0.1, receipt_hold=0.5)
-        async with running(cfg, sink) as connector:
-            carrier_id = await connector.submit(outbound("late", to="+447700900034"))
-            await eventually(lambda: len(sink.refused) >= 1, what="the receipt kept")
+        async with early_receipt(smsc, "+447700900034", receipt_hold=0.5) as (sink, carrier_id):
             await eventually(lambda: is_answered(smsc, carrier_id), what="answered after the hold")
             assert sink.accepted == []
             sink.store(carrier_id)  # stored only now: the receipt kept in memory still gets applied
@@ -122,11 +128,7 @@ def test_a_kept_receipt_is_answered_after_receipt_hold_and_applied_later(smsc: S
 
 def test_stopping_leaves_a_held_receipt_unanswered_without_waiting_for_it(smsc: Smsc) -> None:
     async def body() -> None:
-        sink = FakeSink()
-        cfg = config(smsc, receipt_retry_interval=0.1, receipt_hold=60.0)
-        async with running(cfg, sink) as connector:
-            carrier_id = await connector.submit(outbound("held", to="+447700900035"))
-            await eventually(lambda: len(sink.refused) >= 1, what="the receipt kept")
+        async with early_receipt(smsc, "+447700900035", receipt_hold=60.0) as (_sink, carrier_id):
             stopping = asyncio.get_running_loop().time()
         assert asyncio.get_running_loop().time() - stopping < 10.0  # not the 60 s hold
         # Unanswered: the SMSC keeps it and sends it again after the next bind.
