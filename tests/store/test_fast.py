@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, Engine, Integer, MetaData, String, Table, insert, select
 
 from textgate.store import fast
 from textgate.store.schema import TS
@@ -24,6 +24,7 @@ rows_table = Table(
     Column("detail", JSON(none_as_null=True), nullable=True),
     Column("n", Integer, nullable=False),
     Column("origin", String(12), nullable=False, default="defaulted"),
+    Column("plain", JSON, nullable=True),  # JSON whose None is stored as JSON null, not SQL NULL
 )
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -48,6 +49,7 @@ def row(i: int, **over: Any) -> dict[str, Any]:
         "detail": {"i": i, "text": "ünïcode"} if i % 3 else None,
         "n": i,
         "origin": "given",
+        "plain": None if i % 2 else ["x", i],
     }
     return {**base, **over}
 
@@ -117,3 +119,17 @@ def test_an_unknown_column_is_refused_before_anything_is_written(table: Engine) 
     with pytest.raises(KeyError), table.begin() as conn:
         fast.insert_rows(conn, rows_table, [{**row(1), "nope": 1}])
     assert read(table) == {}
+
+
+def test_stored_values_are_what_sqlalchemy_itself_would_store(table: Engine) -> None:
+    ours = [row(i) for i in range(4)]
+    theirs = [{**r, "key": "sa-" + r["key"]} for r in ours]  # the same values, written by SQLAlchemy
+    with table.begin() as conn:
+        fast.insert_rows(conn, rows_table, ours)
+        conn.execute(insert(rows_table), theirs)
+    with table.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT key, at, detail, plain FROM fast_scratch")
+        raw = {r[0]: tuple(r[1:]) for r in stored}
+    assert len(raw) == 8
+    for r in ours:
+        assert raw[r["key"]] == raw["sa-" + r["key"]]

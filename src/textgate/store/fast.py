@@ -51,7 +51,7 @@ def _flat(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence
     append = values.append
     for row in rows:
         for value, proc in zip(row, procs, strict=True):
-            append(proc(value) if proc is not None and value is not None else value)
+            append(value if proc is None else proc(value))
     return values
 
 
