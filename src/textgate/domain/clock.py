@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,20 +13,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_last: tuple[datetime | None, str | None] = (None, None)
-
-
 def isoformat(dt: datetime | None) -> str | None:
     """RFC 3339 with milliseconds and a ``Z``, the shape every API answer uses."""
-    global _last
     if dt is None:
         return None
-    seen = _last
-    if dt is seen[0]:  # a batch formats the same ``now`` for many messages
-        return seen[1]
-    given = dt
+    return _isoformat(dt)
+
+
+# A batch formats the same few instants (its ``now``, a send's creation time) for many messages, and a
+# message view formats several different ones, so the last few thousand answers are kept.
+@functools.lru_cache(maxsize=4096)
+def _isoformat(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    text = dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last = (given, text)
-    return text
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
