@@ -355,3 +355,20 @@ def test_concurrent_workers_claim_disjoint_batches(engine: Engine) -> None:
         owners = dict(conn.execute(select(messages.c.id, messages.c.lease_owner)).all())
     for worker_id, got in claimed.items():
         assert all(owners[i] == worker_id for i in got)
+
+
+def test_a_round_tells_the_connector_once_its_answers_are_recorded(engine: Engine) -> None:
+    rig = Rig(engine)
+    seen: list[set[str]] = []
+
+    def recorded() -> None:  # what the connector can see when it is told: the carrier ids are stored
+        with engine.connect() as conn:
+            seen.append({r for r in conn.execute(select(messages.c.carrier_id)).scalars() if r})
+
+    rig.sim.recorded = recorded  # type: ignore[method-assign]
+    ids = rig.send(["+15550001001", "+15550001002"])
+    assert run(rig.worker.run_once()) == 2
+    assert len(seen) == 1 and len(seen[0]) == 2
+    assert {rig.row(i).carrier_id for i in ids} == seen[0]
+    assert run(rig.worker.run_once()) == 0
+    assert len(seen) == 1  # an empty round records nothing and says nothing

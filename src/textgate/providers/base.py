@@ -172,6 +172,10 @@ class Connector(abc.ABC):
 
         return list(await asyncio.gather(*(one(m) for m in messages)))
 
+    def recorded(self) -> None:  # noqa: B027 - optional hook
+        """The dispatcher has stored the carrier ids of a round of :meth:`submit_many`: receipts kept
+        because they came before their submission was recorded can be matched now."""
+
     @abc.abstractmethod
     def health(self) -> Health: ...
 

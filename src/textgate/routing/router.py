@@ -195,6 +195,10 @@ class Router(Connector):
             if isinstance(result, BaseException):
                 log.error("connector %s did not stop cleanly: %r", member.name, result)
 
+    def recorded(self) -> None:
+        for member in self.members.values():
+            member.connector.recorded()
+
     def health(self) -> Health:
         usable = [m for m in self.members.values() if self._usable(m)]
         if not usable:

@@ -299,6 +299,7 @@ class DispatchWorker:
             err = CarrierError(f"connector failure: {exc}", kind=ErrorKind.PLATFORM_ERROR, retryable=True)
             outcomes = [err] * len(batch)
         await run_sync(self.engine, self.record, claimed, outcomes)
+        self.connector.recorded()
         self.on_recorded()
         return len(claimed)
 

@@ -15,6 +15,7 @@ from typing import Any
 from tests.providers.smpp.peer import Smsc
 from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
 from textgate.providers.base import Receipt
+from textgate.providers.smpp.connector import SmppConnector
 
 
 class BlockingSink(FakeSink):
@@ -90,19 +91,21 @@ def test_a_slow_receipt_holds_up_neither_reading_nor_the_next_receipt(smsc: Smsc
 
 
 @contextlib.asynccontextmanager
-async def early_receipt(smsc: Smsc, to: str, **settings: Any) -> AsyncIterator[tuple[FakeSink, str]]:
+async def early_receipt(
+    smsc: Smsc, to: str, **settings: Any
+) -> AsyncIterator[tuple[SmppConnector, FakeSink, str]]:
     """A running connector whose submit to ``to`` returned, but whose carrier id the "dispatcher" has
     not stored yet: yields once the receipt that followed 20 ms later found no message and was kept."""
     sink = FakeSink()
-    async with running(config(smsc, receipt_retry_interval=0.1, **settings), sink) as connector:
+    async with running(config(smsc, **{"receipt_retry_interval": 0.1, **settings}), sink) as connector:
         carrier_id = await connector.submit(outbound("early", to=to))
         await eventually(lambda: len(sink.refused) >= 1, what="the receipt tried and kept")
-        yield sink, carrier_id
+        yield connector, sink, carrier_id
 
 
 def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied(smsc: Smsc) -> None:
     async def body() -> None:
-        async with early_receipt(smsc, "+447700900033") as (sink, carrier_id):
+        async with early_receipt(smsc, "+447700900033") as (_connector, sink, carrier_id):
             await eventually(lambda: len(sink.refused) >= 2, what="the receipt tried again")
             assert not await is_answered(smsc, carrier_id)  # the SMSC still holds it
             sink.store(carrier_id)
@@ -116,7 +119,7 @@ def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied
 
 def test_a_kept_receipt_is_answered_after_receipt_hold_and_applied_later(smsc: Smsc) -> None:
     async def body() -> None:
-        async with early_receipt(smsc, "+447700900034", receipt_hold=0.5) as (sink, carrier_id):
+        async with early_receipt(smsc, "+447700900034", receipt_hold=0.5) as (_connector, sink, carrier_id):
             await eventually(lambda: is_answered(smsc, carrier_id), what="answered after the hold")
             assert sink.accepted == []
             sink.store(carrier_id)  # stored only now: the receipt kept in memory still gets applied
@@ -128,10 +131,27 @@ def test_a_kept_receipt_is_answered_after_receipt_hold_and_applied_later(smsc: S
 
 def test_stopping_leaves_a_held_receipt_unanswered_without_waiting_for_it(smsc: Smsc) -> None:
     async def body() -> None:
-        async with early_receipt(smsc, "+447700900035", receipt_hold=60.0) as (_sink, carrier_id):
+        async with early_receipt(smsc, "+447700900035", receipt_hold=60.0) as (_connector, _sink, carrier_id):
             stopping = asyncio.get_running_loop().time()
         assert asyncio.get_running_loop().time() - stopping < 10.0  # not the 60 s hold
         # Unanswered: the SMSC keeps it and sends it again after the next bind.
         assert int(carrier_id, 16) not in await answered(smsc)
 
     run(body(), timeout=40.0)
+
+
+def test_a_recorded_round_retries_kept_receipts_at_once(smsc: Smsc) -> None:
+    async def body() -> None:
+        # Retrying on its own only every 30 s: the dispatcher's word that it recorded a round is what
+        # brings the kept receipt in (and gets its deliver_sm answered).
+        async with early_receipt(smsc, "+447700900036", receipt_retry_interval=30.0) as (
+            connector,
+            sink,
+            carrier_id,
+        ):
+            sink.store(carrier_id)
+            connector.recorded()
+            await eventually(lambda: len(sink.accepted) == 1, timeout=3.0, what="applied after recorded()")
+            await eventually(lambda: is_answered(smsc, carrier_id), timeout=3.0, what="then answered")
+
+    run(body())

@@ -12,8 +12,9 @@ own checks).
 
 Receipts: the receipted_message_id / message_state TLVs when present, else the receipt text. A receipt
 whose message the sink does not know yet (it overtook the submit_sm_resp, or the dispatcher has not stored
-the carrier id yet) is kept and retried every ``receipt_retry_interval`` - and right after each submit
-returns - for ``receipt_retry_for`` seconds. Receipts and inbound messages are handed to the sink
+the carrier id yet) is kept and retried every ``receipt_retry_interval`` - and as soon as the dispatcher
+has recorded a round (without a dispatcher: right after each submit returns) - for ``receipt_retry_for``
+seconds. Receipts and inbound messages are handed to the sink
 before the deliver_sm is answered, so a crash in between makes the SMSC send them again rather than lose
 them; a kept receipt's deliver_sm is answered once it is applied (or after ``receipt_hold`` seconds). What
 is kept in memory only: the part ids of long messages (for the roll-up), receipts waiting to be retried,
@@ -131,6 +132,7 @@ class SmppConnector(Connector):
         self._long: list[LongMessage] = []
         self._recent_ids: OrderedDict[str, None] = OrderedDict()  # single-part ids, for id_format=auto
         self._parked: list[Parked] = []
+        self._dispatched = False  # a dispatcher reports recorded rounds (see recorded())
         self._inbound_parts: dict[tuple[str, str, int, int], InboundParts] = {}
 
     # -- life -------------------------------------------------------------------------------------
@@ -290,7 +292,8 @@ class SmppConnector(Connector):
                 return carrier_id
             return await self._submit_long(message, link, pdus, deadline)
         finally:
-            self._nudge()  # receipts that overtook this submit can be matched now
+            if not self._dispatched:
+                self._nudge()  # receipts that overtook this submit can be matched now
 
     async def _submit_long(
         self, message: OutboundMessage, link: Link, pdus: list[Any], deadline: float
@@ -432,6 +435,12 @@ class SmppConnector(Connector):
     def _nudge(self) -> None:
         if self._wake is not None and self._parked:
             self._wake.set()
+
+    def recorded(self) -> None:
+        # From now on kept receipts are retried when a dispatcher says it stored a round, not after each
+        # submit: until the round is recorded, a retry finds nothing (and holds the answer longer).
+        self._dispatched = True
+        self._nudge()
 
     # -- inbound (MO) -----------------------------------------------------------------------------
     async def _on_mo(self, dsm: Any) -> None:
