@@ -28,8 +28,9 @@
 //   GET  /stats                          {max_outstanding: {session: n}, outstanding: {...}}
 //   POST /reset                          forget rules and records
 //   POST /rules {"dest": "...", "rule": {...}} | {"default": {...}}
-//   POST /deliver {source, dest, text, parts?, udh?: "8"|"16"|"sar", data_coding?: 0|8, ref?, order?}
-//                                        push an MO deliver_sm (multi-part when parts > 1)
+//   POST /deliver {source, dest, text, parts?, udh?: "8"|"16"|"sar", data_coding?: 0|8, ref?, order?,
+//                  esm_class?}         push an MO deliver_sm (multi-part when parts > 1); esm_class 4
+//                                        makes it a receipt whose text is `text` (for ids never submitted)
 //   POST /drop {session?}                close SMPP connections abruptly (all, or one); the process stays
 'use strict';
 
@@ -273,7 +274,7 @@ function deliver(body) {
       destination_addr: body.dest,
       dest_addr_ton: body.dest_ton === undefined ? 1 : body.dest_ton,
       dest_addr_npi: 1,
-      esm_class: 0,
+      esm_class: body.esm_class || 0,  // 0x04: a delivery receipt (its text given as `text`)
       data_coding: dataCoding,
     };
     if (parts === 1) {
@@ -288,7 +289,7 @@ function deliver(body) {
         ? Buffer.from([0x06, 0x08, 0x04, (ref >> 8) & 0xff, ref & 0xff, parts, i + 1])
         : Buffer.from([0x05, 0x00, 0x03, ref & 0xff, parts, i + 1]);
       options.short_message = { udh: udh, message: text };
-      options.esm_class = 0x40;
+      options.esm_class |= 0x40;
     }
     return options;
   });

@@ -155,3 +155,22 @@ def test_a_recorded_round_retries_kept_receipts_at_once(smsc: Smsc) -> None:
             await eventually(lambda: is_answered(smsc, carrier_id), timeout=3.0, what="then answered")
 
     run(body())
+
+
+def test_a_receipt_for_an_id_this_process_never_submitted_is_answered_at_once(smsc: Smsc) -> None:
+    async def body() -> None:
+        sink = FakeSink()
+        async with running(config(smsc, receipt_retry_interval=0.1, receipt_hold=60.0), sink):
+            text = "id:7fffabc sub:001 dlvrd:001 submit date:2611221200 done date:2611221201 "
+            text += "stat:DELIVRD err:000"
+            await smsc.deliver(source="447700900037", dest="15551230001", text=text, esm_class=4)
+            await eventually(lambda: len(sink.refused) >= 1, what="the receipt tried and kept")
+
+            async def answered_now() -> bool:
+                return any(r.get("status") == 0 for r in await smsc.received("deliver_sm_resp"))
+
+            # Sent before a restart, or by another gateway: waiting for a record here would be in vain.
+            await eventually(answered_now, timeout=3.0, what="answered without the 60 s hold")
+            assert [r.carrier_id for r in sink.refused][:1] == ["7fffabc"]
+
+    run(body())

@@ -56,9 +56,10 @@ class SmppConfig:
     """Seconds a receipt whose message is not known yet (it overtook the submit) is kept and retried."""
     receipt_retry_interval: float = 0.5
     receipt_hold: float = 10.0
-    """Seconds the answer to such a receipt's deliver_sm is held back while it waits for its message: kept
-    unanswered, the SMSC still has it, so a restart in that window loses nothing (the SMSC sends it
-    again). After that it is answered and the receipt is kept in memory only. 0: answer at once."""
+    """Seconds the answer to such a receipt's deliver_sm is held back while it waits for its message (when
+    this process submitted that id): kept unanswered, the SMSC still has it, so a restart in that window
+    loses nothing (the SMSC sends it again). After that it is answered and the receipt is kept in memory
+    only. 0: answer at once."""
     part_receipt_wait: float = 3600.0
     """Seconds to wait for the other parts' receipts once one part of a long message failed."""
     receipt_memory: float = 3 * 86400.0

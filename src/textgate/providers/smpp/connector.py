@@ -14,11 +14,11 @@ Receipts: the receipted_message_id / message_state TLVs when present, else the r
 whose message the sink does not know yet (it overtook the submit_sm_resp, or the dispatcher has not stored
 the carrier id yet) is kept and retried every ``receipt_retry_interval`` - and as soon as the dispatcher
 has recorded a round (without a dispatcher: right after each submit returns) - for ``receipt_retry_for``
-seconds. Receipts and inbound messages are handed to the sink
-before the deliver_sm is answered, so a crash in between makes the SMSC send them again rather than lose
-them; a kept receipt's deliver_sm is answered once it is applied (or after ``receipt_hold`` seconds). What
-is kept in memory only: the part ids of long messages (for the roll-up), receipts waiting to be retried,
-and parts of long inbound messages.
+seconds. Receipts and inbound messages are handed to the sink before the deliver_sm is answered, so a
+crash in between makes the SMSC send them again rather than lose them; a kept receipt for an id this
+process submitted has its deliver_sm answered once it is applied (or after ``receipt_hold`` seconds).
+What is kept in memory only: the part ids of long messages (for the roll-up), receipts waiting to be
+retried, and parts of long inbound messages.
 """
 
 from __future__ import annotations
@@ -368,7 +368,10 @@ class SmppConnector(Connector):
             return None
         routed = await self._route(data)
         if routed is False:
-            routed = self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
+            parked = self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, data=data))
+            # Held only when this process submitted that id and its record is pending. An id it never
+            # submitted (sent before a restart, or by another node) would hold the SMSC's window in vain.
+            return self._hold(parked) if self._resolve(data.id) in self._recent_ids else None
         return self._hold(routed) if isinstance(routed, Parked) else None
 
     def _hold(self, item: Parked) -> Awaitable[Any] | None:
