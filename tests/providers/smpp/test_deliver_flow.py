@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from tests.providers.smpp.peer import Smsc
 from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
 from textgate.providers.base import Receipt
@@ -90,6 +92,15 @@ def test_a_slow_receipt_holds_up_neither_reading_nor_the_next_receipt(smsc: Smsc
     run(body())
 
 
+def gauges(connector: str) -> tuple[float | None, float | None]:
+    """The /metrics gauges of kept receipts and held deliver_sm for ``connector``."""
+    labels = {"connector": connector}
+    return (
+        REGISTRY.get_sample_value("textgate_smpp_receipts_kept", labels),
+        REGISTRY.get_sample_value("textgate_smpp_deliver_sm_held", labels),
+    )
+
+
 @contextlib.asynccontextmanager
 async def early_receipt(
     smsc: Smsc, to: str, **settings: Any
@@ -105,12 +116,15 @@ async def early_receipt(
 
 def test_a_receipt_before_its_submission_is_stored_is_answered_only_once_applied(smsc: Smsc) -> None:
     async def body() -> None:
-        async with early_receipt(smsc, "+447700900033") as (_connector, sink, carrier_id):
+        async with early_receipt(smsc, "+447700900033") as (connector, sink, carrier_id):
             await eventually(lambda: len(sink.refused) >= 2, what="the receipt tried again")
             assert not await is_answered(smsc, carrier_id)  # the SMSC still holds it
+            # ... and operators see it: one receipt kept, one deliver_sm held.
+            assert gauges(connector.name) == (1.0, 1.0)
             sink.store(carrier_id)
             await eventually(lambda: is_answered(smsc, carrier_id), what="answered once applied")
             assert [r.carrier_id for r in sink.accepted] == [carrier_id]
+            assert gauges(connector.name) == (0.0, 0.0)
         assert await answered(smsc) == {int(carrier_id, 16): [0]}
         assert len(await smsc.received("deliver_sm")) == 1
 

@@ -43,6 +43,7 @@ from aiosmpplib import (  # type: ignore[import-untyped]
     SmppCommandStatus,
     SubmitSm,
 )
+from prometheus_client import Gauge
 
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
@@ -61,6 +62,16 @@ from textgate.providers.smpp.session import Link, TokenBucket
 from textgate.providers.smpp.tracking import InboundParts, LongMessage, Parked, ReceiptData
 
 log = logging.getLogger(__name__)
+KEPT = Gauge(
+    "textgate_smpp_receipts_kept",
+    "SMPP receipts kept for retrying because no message had their carrier id yet",
+    ["connector"],
+)
+HELD = Gauge(
+    "textgate_smpp_deliver_sm_held",
+    "deliver_sm left unanswered while their receipt waits for its submission to be recorded",
+    ["connector"],
+)
 
 # TLV tags (SMPP 3.4 5.3.2).
 RECEIPTED_MESSAGE_ID = 0x001E
@@ -378,7 +389,14 @@ class SmppConnector(Connector):
         """Until the kept receipt is applied (or ``receipt_hold`` passed), its deliver_sm stays unanswered."""
         if item.settled is None or self.config.receipt_hold <= 0:
             return None
-        return asyncio.wait_for(asyncio.shield(item.settled), self.config.receipt_hold)
+        return self._held(item.settled)
+
+    async def _held(self, settled: asyncio.Future[bool]) -> None:
+        HELD.labels(self.name).inc()
+        try:
+            await asyncio.wait_for(asyncio.shield(settled), self.config.receipt_hold)
+        finally:
+            HELD.labels(self.name).dec()
 
     def _resolve(self, raw_id: str) -> str:
         candidates = receipt_id_candidates(raw_id, self.config.id_format)
@@ -433,6 +451,7 @@ class SmppConnector(Connector):
         if item.settled is None:
             item.settled = asyncio.get_running_loop().create_future()
         self._parked.append(item)
+        KEPT.labels(self.name).set(len(self._parked))
         return item
 
     def _nudge(self) -> None:
@@ -521,6 +540,7 @@ class SmppConnector(Connector):
                 item.settle(False)
                 continue
             self._parked.append(item)
+        KEPT.labels(self.name).set(len(self._parked))
 
     def _plain_receipt(self, data: ReceiptData | None) -> Receipt | None:
         """The receipt for ``data`` when it is not about a part of a long message (those roll up)."""
