@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,9 +27,10 @@ from textgate.providers.simulator.connector import SimulatorConnector
 from textgate.routing.registry import build_connector_from_settings
 from textgate.routing.router import Router
 from textgate.service.inbound import receive_inbound
+from textgate.service.memory import forget, forget_expired, recall, remember
 from textgate.service.receipts import record_receipts
 from textgate.store.batch import Coalescer
-from textgate.store.db import make_engine, run_sync
+from textgate.store.db import make_engine, reading, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.bulk import BulkWorker
@@ -55,6 +57,10 @@ def prepare_database(engine: Engine) -> None:
         )
 
 
+#: How often expired connector memory is deleted (while connectors write to it).
+MEMORY_SWEEP = timedelta(minutes=10)
+
+
 class GatewaySink:
     """Where connectors report: receipts and inbound messages become store transactions."""
 
@@ -66,6 +72,7 @@ class GatewaySink:
         # Receipts from every connector and session that arrive while a transaction is running are
         # applied together by one record_receipts call per connector in the next one.
         self._receipts: Coalescer[tuple[str, Receipt], bool] = Coalescer(engine, self._record)
+        self._next_sweep = clock()
 
     def _record(self, conn: Connection, items: list[tuple[str, Receipt]]) -> list[bool]:
         now = self.clock()
@@ -85,6 +92,35 @@ class GatewaySink:
         if any(matched):
             self.on_change()
         return matched
+
+    # -- connector memory (ConnectorMemory) --------------------------------------------------------
+    async def remember(self, connector: str, values: dict[str, dict[str, Any]], ttl: float) -> None:
+        now = self.clock()
+
+        def _apply() -> None:
+            with self.engine.begin() as conn:
+                remember(conn, connector, values, expires_at=now + timedelta(seconds=ttl))
+                if now >= self._next_sweep:  # expired rows go in bulk, now and then
+                    self._next_sweep = now + MEMORY_SWEEP
+                    forget_expired(conn, now=now)
+
+        await run_sync(self.engine, _apply)
+
+    async def recall(self, connector: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        now = self.clock()
+
+        def _read() -> dict[str, dict[str, Any]]:
+            with reading(self.engine) as conn:
+                return recall(conn, connector, keys, now=now)
+
+        return await run_sync(self.engine, _read)
+
+    async def forget(self, connector: str, keys: list[str]) -> None:
+        def _apply() -> None:
+            with self.engine.begin() as conn:
+                forget(conn, connector, keys)
+
+        await run_sync(self.engine, _apply)
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         def _apply() -> str | None:

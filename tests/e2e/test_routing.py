@@ -126,3 +126,53 @@ def test_a_configuration_mistake_stops_serve_with_a_clear_message(db_url: str, t
     )
     assert done.returncode == 1
     assert "[[routes]] \"default\": connectors names 'smsc2'" in done.stderr
+
+
+def test_a_long_message_s_parts_still_roll_up_after_serve_restarts(
+    db_url: str, tmp_path: Path, smsc: Smsc
+) -> None:
+    """Part 1's receipt comes before a restart of ``serve``, parts 2 and 3 after: the new process finds
+    the parts in the database and the message ends with the failed part's status, not the first's."""
+    asyncio.run(smsc.reset())
+    asyncio.run(smsc.rule("447400123457", receipt=None))  # receipts pushed by hand below
+    config = tmp_path / "textgate.toml"
+    config.write_text(MINIMAL.format(port=smsc.smpp_port, system_id=SYSTEM_ID, password=PASSWORD))
+    server = Server(db_url, tmp_path, config=str(config))
+    created = json.loads(cli(server.env, "accounts", "create", "acme", "--credits", "10", "--json"))
+    cli(server.env, "numbers", "add", "acme", "+15551230001")
+    body = "".join(f"Part text {i:03d} of a long message, GSM-7 only. " for i in range(9))[:400]
+
+    def push(message_id: str, stat: str) -> None:
+        text = f"id:{message_id} sub:001 dlvrd:001 submit date:2611221200 done date:2611221201 stat:{stat}"
+        text += " err:000" if stat == "DELIVRD" else " err:001"
+        asyncio.run(smsc.deliver(source="447400123457", dest="15551230001", text=text, esm_class=4))
+
+    def answered() -> int:
+        return len(asyncio.run(smsc.received("deliver_sm_resp")))
+
+    server.start()
+    try:
+        with server.client(created["secret"]) as api:
+            message = {"from": "+15551230001", "to": "+447400123457", "body": body}
+            sent = api.post("/v1/messages", json=message)
+            assert sent.status_code == 202, sent.text
+            mid = sent.json()["messages"][0]["id"]
+            assert sent.json()["messages"][0]["segments"] == 3
+            wait_for(lambda: api.get(f"/v1/messages/{mid}").json()["status"] == "sent")
+            ids = [s["message_id"] for s in asyncio.run(smsc.received("submit_sm"))]
+            assert len(ids) == 3
+            push(ids[0], "DELIVRD")
+            wait_for(lambda: answered() == 1)  # answered once its outcome was stored
+            assert api.get(f"/v1/messages/{mid}").json()["status"] == "sent"
+        server.stop()
+        server.start()
+        with server.client(created["secret"]) as api:
+            push(ids[1], "UNDELIV")
+            push(ids[2], "DELIVRD")
+            wait_for(
+                lambda: api.get(f"/v1/messages/{mid}").json()["status"] == "undelivered",
+                describe=lambda: api.get(f"/v1/messages/{mid}").json(),
+            )
+            wait_for(lambda: answered() == 3)
+    finally:
+        server.stop()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
@@ -129,6 +129,19 @@ class ReportSink(Protocol):
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         """Record an inbound message; returns its id, or None if no account owns the number."""
+
+
+@runtime_checkable
+class ConnectorMemory(Protocol):
+    """A sink that also keeps a connector's small JSON values across restarts (the gateway's does)."""
+
+    async def remember(self, connector: str, values: dict[str, dict[str, Any]], ttl: float) -> None:
+        """Store (or replace) each ``key: value`` for ``ttl`` seconds."""
+
+    async def recall(self, connector: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored, unexpired values of ``keys``."""
+
+    async def forget(self, connector: str, keys: list[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

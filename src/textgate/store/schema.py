@@ -486,3 +486,16 @@ rate_buckets = Table(
     Column("stamp", Double, nullable=False),
     Column("granted", Integer, nullable=False, default=0),
 )
+
+# What a connector must not forget when the gateway restarts, by key: the SMPP connector keeps the parts
+# of long messages here (which part ids belong to which message, and what each part's receipt said) so
+# their receipts still roll up into one status after a restart. Rows expire.
+connector_memory = Table(
+    "connector_memory",
+    metadata,
+    Column("connector", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_connector_memory_expires", "expires_at"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -46,6 +47,26 @@ class FakeSink:
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         self.messages.append(message)
         return f"in_{len(self.messages)}"
+
+
+class MemorySink(FakeSink):
+    """A FakeSink that also keeps connector memory, in a dict that several sinks can share: two
+    connectors given sinks on one dict are one gateway before and after a restart."""
+
+    def __init__(self, memory: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.memory: dict[tuple[str, str], dict[str, Any]] = {} if memory is None else memory
+
+    async def remember(self, connector: str, values: dict[str, dict[str, Any]], ttl: float) -> None:
+        for key, value in values.items():
+            self.memory[(connector, key)] = json.loads(json.dumps(value))  # stored as JSON is
+
+    async def recall(self, connector: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return {k: self.memory[(connector, k)] for k in keys if (connector, k) in self.memory}
+
+    async def forget(self, connector: str, keys: list[str]) -> None:
+        for key in keys:
+            self.memory.pop((connector, key), None)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:

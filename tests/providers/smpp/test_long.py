@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.providers.smpp.peer import Smsc
-from tests.providers.smpp.support import FakeSink, config, eventually, outbound, run, running
+from tests.providers.smpp.support import FakeSink, MemorySink, config, eventually, outbound, run, running
 from textgate.domain.encoding import split
 from textgate.domain.message import MessageStatus
 
@@ -140,5 +142,47 @@ def test_the_last_part_receipt_is_answered_once_the_rolled_up_receipt_is_applied
             await eventually(all_answered, what="the last part's deliver_sm answered")
         assert {r.carrier_id for r in sink.accepted} == {carrier_id}
         assert len(await smsc.received("deliver_sm")) == 3
+
+    run(body())
+
+
+async def push_receipt(smsc: Smsc, message_id: str, stat: str) -> None:
+    """A receipt the peer sends as told (not in answer to a submit on this session)."""
+    err = "000" if stat == "DELIVRD" else "001"
+    text = f"id:{message_id} sub:001 dlvrd:001 submit date:2611221200 done date:2611221201 stat:{stat}"
+    text += f" err:{err}"
+    await smsc.deliver(source="447700900001", dest="15551230001", text=text, esm_class=4)
+
+
+def test_the_parts_of_a_long_message_still_roll_up_after_a_restart(smsc: Smsc) -> None:
+    """Part 1's receipt comes before the restart, parts 2 and 3 after it, to a new connector that never
+    submitted them: the rolled-up receipt still names every part, and part 2's failure decides."""
+
+    async def body() -> None:
+        await smsc.rule("447700900001", receipt=None)  # receipts are pushed by hand below
+        memory: dict[tuple[str, str], dict[str, Any]] = {}
+        before = MemorySink(memory)
+        async with running(config(smsc), before) as connector:
+            carrier_id = before.store(await connector.submit(outbound(GSM_TEXT, to="+447700900001")))
+            ids = [s["message_id"] for s in await smsc.received("submit_sm")]
+            assert len(ids) == 3
+            await push_receipt(smsc, ids[0], "DELIVRD")
+            key = (connector.name, f"long:{carrier_id}")
+            await eventually(lambda: "0" in memory.get(key, {}).get("outcomes", {}), what="part 1 stored")
+            assert len(memory) == 4  # the record and a pointer per part
+            assert before.accepted == []  # not complete: nothing reported yet
+
+        after = MemorySink(memory)  # the same database, a new process
+        after.store(carrier_id)
+        async with running(config(smsc), after):
+            await push_receipt(smsc, ids[1], "UNDELIV")
+            await push_receipt(smsc, ids[2], "DELIVRD")
+            await eventually(lambda: len(after.accepted) == 1, what="the rolled-up receipt")
+            (receipt,) = after.accepted
+            assert receipt.carrier_id == carrier_id
+            assert receipt.status is MessageStatus.UNDELIVERED
+            assert [p["part"] for p in receipt.raw["parts"]] == [1, 2, 3]
+            await eventually(lambda: memory == {}, what="forgotten once applied")
+        assert after.refused == []  # no part was taken for a message of its own
 
     run(body())

@@ -17,7 +17,8 @@ has recorded a round (without a dispatcher: right after each submit returns) - f
 seconds. Receipts and inbound messages are handed to the sink before the deliver_sm is answered, so a
 crash in between makes the SMSC send them again rather than lose them; a kept receipt for an id this
 process submitted has its deliver_sm answered once it is applied (or after ``receipt_hold`` seconds).
-What is kept in memory only: the part ids of long messages (for the roll-up), receipts waiting to be
+The parts of long messages (for the roll-up) are also stored through a sink that keeps connector memory
+(see "long messages across restarts" below). What is kept in memory only: receipts waiting to be
 retried, and parts of long inbound messages.
 """
 
@@ -47,7 +48,15 @@ from prometheus_client import Gauge
 
 from textgate.domain.errors import CarrierError, ErrorKind
 from textgate.domain.message import MessageStatus
-from textgate.providers.base import Connector, Health, InboundMessage, OutboundMessage, Receipt, ReportSink
+from textgate.providers.base import (
+    Connector,
+    ConnectorMemory,
+    Health,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    ReportSink,
+)
 from textgate.providers.smpp.config import SmppConfig
 from textgate.providers.smpp.parts import LIBRARY_ENCODING, Part, plan_parts
 from textgate.providers.smpp.receipts import (
@@ -335,6 +344,7 @@ class SmppConnector(Connector):
             raise (permanent or carrier_errors)[0]
         self._long.append(record)
         assert record.first_id is not None
+        await self._save_long(record, with_parts=True)
         return record.first_id
 
     # -- deliver_sm -------------------------------------------------------------------------------
@@ -412,12 +422,16 @@ class SmppConnector(Connector):
         status, kind = stat_outcome(data.stat)
         message = error_text(status, data.stat, data.err)
         long = self._long_by_part.get(carrier_id)
+        if long is None and carrier_id not in self._recent_ids:
+            # Not submitted by this process: perhaps a part of a long message sent before a restart.
+            long = await self._restore_long(data.id)
         if long is not None:
             record, index = long
             if status.is_final and index not in record.outcomes:
                 record.outcomes[index] = (status, kind, message, data.raw)
                 if status is not MessageStatus.DELIVERED and record.first_failure is None:
                     record.first_failure = time.monotonic()
+                await self._save_long(record)  # before the deliver_sm is answered
                 parked = await self._report_long(record)
                 if parked is not None:
                     return parked
@@ -437,7 +451,70 @@ class SmppConnector(Connector):
         receipt = record.rollup()
         if not await self._to_sink(receipt):
             return self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
+        await self._forget_long(receipt)
         return None
+
+    # -- long messages across restarts -------------------------------------------------------------
+    # With a sink that keeps connector memory (the gateway's), a long message's parts and the outcomes of
+    # their receipts are stored as they become known: "long:<first part id>" holds the record and
+    # "part:<part id>" points at it. A receipt for an id this process did not submit looks itself up
+    # there, so the parts of a message sent before a restart still roll up. Forgotten once the rolled-up
+    # receipt is applied; otherwise they expire after receipt_memory.
+    def _memory(self) -> ConnectorMemory | None:
+        return self._sink if isinstance(self._sink, ConnectorMemory) else None
+
+    async def _save_long(self, record: LongMessage, *, with_parts: bool = False) -> None:
+        memory = self._memory()
+        if memory is None or record.first_id is None:
+            return
+        values = {f"long:{record.first_id}": record.to_json()}
+        if with_parts:
+            for index, part_id in enumerate(record.part_ids):
+                if part_id is not None:
+                    values[f"part:{part_id}"] = {"first": record.first_id, "index": index}
+        try:
+            await memory.remember(self.name, values, self.config.receipt_memory)
+        except Exception:  # the roll-up still works in memory; only a restart would lose it
+            log.exception("SMPP %s: storing the parts of message %s failed", self.name, record.message_id)
+
+    async def _restore_long(self, raw_id: str) -> tuple[LongMessage, int] | None:
+        memory = self._memory()
+        if memory is None:
+            return None
+        try:
+            candidates = receipt_id_candidates(raw_id, self.config.id_format)
+            parts = await memory.recall(self.name, [f"part:{c}" for c in candidates])
+            pointer = next((parts[f"part:{c}"] for c in candidates if f"part:{c}" in parts), None)
+            if pointer is None:
+                return None
+            key = f"long:{pointer['first']}"
+            stored = (await memory.recall(self.name, [key])).get(key)
+        except Exception:
+            log.exception("SMPP %s: looking up the parts of a long message failed", self.name)
+            return None
+        if stored is None:
+            return None
+        existing = self._long_by_part.get(str(pointer["first"]))
+        if existing is not None:  # restored meanwhile by another receipt
+            record = existing[0]
+        else:
+            record = LongMessage.from_json(stored)
+            self._long.append(record)
+            for index, part_id in enumerate(record.part_ids):
+                if part_id is not None:
+                    self._long_by_part[part_id] = (record, index)
+        log.info("SMPP %s: restored the parts of long message %s", self.name, record.message_id)
+        return record, int(pointer["index"])
+
+    async def _forget_long(self, receipt: Receipt) -> None:
+        memory = self._memory()
+        if memory is None:
+            return
+        part_ids = [p for p in receipt.raw.get("part_ids", []) if p]
+        try:
+            await memory.forget(self.name, [f"long:{receipt.carrier_id}", *(f"part:{p}" for p in part_ids)])
+        except Exception:  # they expire anyway
+            log.exception("SMPP %s: forgetting the parts of %s failed", self.name, receipt.carrier_id)
 
     async def _to_sink(self, receipt: Receipt) -> bool:
         assert self._sink is not None, "start() the connector first"
@@ -533,6 +610,8 @@ class SmppConnector(Connector):
         for item, done in results:
             if done:
                 item.settle(True)
+                if item.receipt is not None and "part_ids" in item.receipt.raw:  # a roll-up, now applied
+                    await self._forget_long(item.receipt)
                 continue
             if now >= item.until:
                 what = item.receipt.carrier_id if item.receipt is not None else item.data and item.data.id

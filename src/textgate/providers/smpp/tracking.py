@@ -1,10 +1,12 @@
 """What the SMPP connector remembers between PDUs: receipts read but not yet matched to a message, the
 parts of long messages whose receipts roll up into one status, and parts of inbound messages still being
-reassembled. It lives in memory: a restart forgets it (docs/routing.md, "SMPP: what is kept where")."""
+reassembled. It lives in memory; the parts of long messages are also stored through the sink when it keeps
+connector memory, so they survive a restart (docs/routing.md, "SMPP: what is kept where")."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,14 @@ class ReceiptData:
     stat: str | None
     err: str | None
     raw: dict[str, Any]
+
+
+def _wall(monotonic: float) -> float:
+    return time.time() - (time.monotonic() - monotonic)
+
+
+def _monotonic(wall: float) -> float:
+    return time.monotonic() - max(0.0, time.time() - wall)
 
 
 @dataclass
@@ -46,6 +56,33 @@ class LongMessage:
 
     def complete(self) -> bool:
         return len(self.outcomes) == self.total
+
+    def to_json(self) -> dict[str, Any]:
+        """What is stored to survive a restart (times as wall-clock seconds, not this process's monotonic)."""
+        return {
+            "message_id": self.message_id,
+            "total": self.total,
+            "part_ids": list(self.part_ids),
+            "outcomes": {
+                str(i): [s.value, k.value if k is not None else None, text, raw]
+                for i, (s, k, text, raw) in self.outcomes.items()
+            },
+            "created": _wall(self.created),
+            "first_failure": _wall(self.first_failure) if self.first_failure is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> LongMessage:
+        record = cls(message_id=str(value["message_id"]), total=int(value["total"]), created=0.0)
+        record.created = _monotonic(float(value["created"]))
+        record.part_ids = [str(p) if p is not None else None for p in value["part_ids"]]
+        record.outcomes = {
+            int(i): (MessageStatus(s), ErrorKind(k) if k is not None else None, text, dict(raw))
+            for i, (s, k, text, raw) in value["outcomes"].items()
+        }
+        failed = value.get("first_failure")
+        record.first_failure = _monotonic(float(failed)) if failed is not None else None
+        return record
 
     def rollup(self) -> Receipt:
         assert self.first_id is not None
