@@ -305,15 +305,18 @@ class SmppConnector(Connector):
         link = self._pick_link()
         try:
             if len(pdus) == 1:
-                carrier_id = canonical_id(await link.send(pdus[0], deadline))
-                self._recent_ids[carrier_id] = None
-                while len(self._recent_ids) > 100_000:
-                    self._recent_ids.popitem(last=False)
-                return carrier_id
+                # Known as this process's as soon as the answer is read: a receipt right behind it in the
+                # same read is then recognised (held for the record, not looked up in connector memory).
+                return canonical_id(await link.send(pdus[0], deadline, on_accept=self._submitted))
             return await self._submit_long(message, link, pdus, deadline)
         finally:
             if not self._dispatched:
                 self._nudge()  # receipts that overtook this submit can be matched now
+
+    def _submitted(self, message_id: str) -> None:
+        self._recent_ids[canonical_id(message_id)] = None
+        while len(self._recent_ids) > 100_000:
+            self._recent_ids.popitem(last=False)
 
     async def _submit_long(
         self, message: OutboundMessage, link: Link, pdus: list[Any], deadline: float
