@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,22 +165,29 @@ def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path
         end_leftovers(seen)
 
 
-@pytest.mark.e2e
-def test_sigterm_to_serve_stops_its_sender_processes(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def serve_with_two_senders(tmp_path: Path) -> Iterator[tuple[Server, set[int]]]:
+    """``serve`` running with two sender processes (their pids: the set, which a test may add to); whatever
+    the test does to ``serve``, no sender is left running afterwards."""
     server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2")
     start_with_account(server)
     assert server.proc is not None
-    serve_pid = server.proc.pid
     seen: set[int] = set()
     try:
-        seen |= wait_for_senders(serve_pid, 2)
-        server.stop()  # SIGTERM, as a service manager does
-        assert server.proc.returncode is not None
-        assert {pid for pid in seen if is_sender(pid)} == set(), "sender processes outlived serve"
+        seen |= wait_for_senders(server.proc.pid, 2)
+        yield server, seen
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.stop()
         end_leftovers(seen)
+
+
+@pytest.mark.e2e
+def test_sigterm_to_serve_stops_its_sender_processes(tmp_path: Path) -> None:
+    with serve_with_two_senders(tmp_path) as (server, seen):
+        server.stop()  # SIGTERM, as a service manager does
+        assert server.proc is not None and server.proc.returncode is not None
+        assert {pid for pid in seen if is_sender(pid)} == set(), "sender processes outlived serve"
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
@@ -227,13 +235,8 @@ def test_serve_wakes_its_senders_instead_of_waiting_for_their_poll(tmp_path: Pat
 @pytest.mark.e2e
 def test_senders_stop_when_serve_is_killed_outright(tmp_path: Path) -> None:
     """SIGKILL leaves serve no chance to stop its senders; the end of their stdin pipe tells them."""
-    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2")
-    start_with_account(server)
-    assert server.proc is not None
-    serve_pid = server.proc.pid
-    seen: set[int] = set()
-    try:
-        seen |= wait_for_senders(serve_pid, 2)
+    with serve_with_two_senders(tmp_path) as (server, seen):
+        assert server.proc is not None
         server.proc.kill()
         server.proc.wait(10)
         wait_for(
@@ -241,7 +244,3 @@ def test_senders_stop_when_serve_is_killed_outright(tmp_path: Path) -> None:
             timeout=15,
             describe=lambda: {pid: _cmdline(pid) for pid in seen if is_sender(pid)},
         )
-    finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.stop()
-        end_leftovers(seen)
