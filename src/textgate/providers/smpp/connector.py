@@ -18,7 +18,7 @@ seconds. Receipts and inbound messages are handed to the sink before the deliver
 crash in between makes the SMSC send them again rather than lose them; a kept receipt for an id this
 process submitted has its deliver_sm answered once it is applied (or after ``receipt_hold`` seconds).
 The parts of long messages (for the roll-up) are also stored through a sink that keeps connector memory
-(see "long messages across restarts" below). What is kept in memory only: receipts waiting to be
+(:mod:`textgate.providers.smpp.longparts`). What is kept in memory only: receipts waiting to be
 retried, and parts of long inbound messages.
 """
 
@@ -58,6 +58,7 @@ from textgate.providers.base import (
     ReportSink,
 )
 from textgate.providers.smpp.config import SmppConfig
+from textgate.providers.smpp.longparts import LongMessages
 from textgate.providers.smpp.parts import LIBRARY_ENCODING, Part, plan_parts
 from textgate.providers.smpp.receipts import (
     MESSAGE_STATES,
@@ -148,8 +149,7 @@ class SmppConnector(Connector):
         self._stopping = False
         self._log_ids = itertools.count(1)
         self._refs = itertools.count(random.randrange(1, 0xFFFF))
-        self._long_by_part: dict[str, tuple[LongMessage, int]] = {}
-        self._long: list[LongMessage] = []
+        self._long = LongMessages(config.name, config.receipt_memory)
         self._recent_ids: OrderedDict[str, None] = OrderedDict()  # single-part ids, for id_format=auto
         self._parked: list[Parked] = []
         self._dispatched = False  # a dispatcher reports recorded rounds (see recorded())
@@ -159,6 +159,7 @@ class SmppConnector(Connector):
     async def start(self, sink: ReportSink) -> None:
         c = self.config
         self._sink = sink
+        self._long.memory = sink if isinstance(sink, ConnectorMemory) else None
         self._stopping = False
         self._wake = asyncio.Event()
         self._rate = TokenBucket(c.throughput) if c.throughput > 0 else None
@@ -325,9 +326,7 @@ class SmppConnector(Connector):
 
         def accepted(index: int) -> Callable[[str], None]:
             def register(message_id: str) -> None:
-                part_id = canonical_id(message_id)
-                record.part_ids[index] = part_id
-                self._long_by_part[part_id] = (record, index)
+                self._long.part_accepted(record, index, canonical_id(message_id))
 
             return register
 
@@ -337,17 +336,15 @@ class SmppConnector(Connector):
         results = await asyncio.gather(*(one(i, pdu) for i, pdu in enumerate(pdus)), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
-            for part_id in record.part_ids:
-                if part_id is not None:
-                    self._long_by_part.pop(part_id, None)
+            self._long.drop(record)
             carrier_errors = [e for e in errors if isinstance(e, CarrierError)]
             if len(carrier_errors) < len(errors):
                 raise next(e for e in errors if not isinstance(e, CarrierError))
             permanent = [e for e in carrier_errors if not e.retryable]
             raise (permanent or carrier_errors)[0]
-        self._long.append(record)
+        self._long.add(record)
         assert record.first_id is not None
-        await self._save_long(record, with_parts=True)
+        await self._long.save(record, with_parts=True)
         return record.first_id
 
     # -- deliver_sm -------------------------------------------------------------------------------
@@ -414,7 +411,7 @@ class SmppConnector(Connector):
     def _resolve(self, raw_id: str) -> str:
         candidates = receipt_id_candidates(raw_id, self.config.id_format)
         for candidate in candidates:
-            if candidate in self._long_by_part or candidate in self._recent_ids:
+            if candidate in self._long or candidate in self._recent_ids:
                 return candidate
         return candidates[0]
 
@@ -424,17 +421,17 @@ class SmppConnector(Connector):
         carrier_id = self._resolve(data.id)
         status, kind = stat_outcome(data.stat)
         message = error_text(status, data.stat, data.err)
-        long = self._long_by_part.get(carrier_id)
+        long = self._long.find(carrier_id)
         if long is None and carrier_id not in self._recent_ids:
             # Not submitted by this process: perhaps a part of a long message sent before a restart.
-            long = await self._restore_long(data.id)
+            long = await self._long.restore(receipt_id_candidates(data.id, self.config.id_format))
         if long is not None:
             record, index = long
             if status.is_final and index not in record.outcomes:
                 record.outcomes[index] = (status, kind, message, data.raw)
                 if status is not MessageStatus.DELIVERED and record.first_failure is None:
                     record.first_failure = time.monotonic()
-                await self._save_long(record)  # before the deliver_sm is answered
+                await self._long.save(record)  # before the deliver_sm is answered
                 parked = await self._report_long(record)
                 if parked is not None:
                     return parked
@@ -454,70 +451,8 @@ class SmppConnector(Connector):
         receipt = record.rollup()
         if not await self._to_sink(receipt):
             return self._park(Parked(until=time.monotonic() + self.config.receipt_retry_for, receipt=receipt))
-        await self._forget_long(receipt)
+        await self._long.forget(receipt)
         return None
-
-    # -- long messages across restarts -------------------------------------------------------------
-    # With a sink that keeps connector memory (the gateway's), a long message's parts and the outcomes of
-    # their receipts are stored as they become known: "long:<first part id>" holds the record and
-    # "part:<part id>" points at it. A receipt for an id this process did not submit looks itself up
-    # there, so the parts of a message sent before a restart still roll up. Forgotten once the rolled-up
-    # receipt is applied; otherwise they expire after receipt_memory.
-    def _memory(self) -> ConnectorMemory | None:
-        return self._sink if isinstance(self._sink, ConnectorMemory) else None
-
-    async def _save_long(self, record: LongMessage, *, with_parts: bool = False) -> None:
-        memory = self._memory()
-        if memory is None or record.first_id is None:
-            return
-        values = {f"long:{record.first_id}": record.to_json()}
-        if with_parts:
-            for index, part_id in enumerate(record.part_ids):
-                if part_id is not None:
-                    values[f"part:{part_id}"] = {"first": record.first_id, "index": index}
-        try:
-            await memory.remember(self.name, values, self.config.receipt_memory)
-        except Exception:  # the roll-up still works in memory; only a restart would lose it
-            log.exception("SMPP %s: storing the parts of message %s failed", self.name, record.message_id)
-
-    async def _restore_long(self, raw_id: str) -> tuple[LongMessage, int] | None:
-        memory = self._memory()
-        if memory is None:
-            return None
-        try:
-            candidates = receipt_id_candidates(raw_id, self.config.id_format)
-            parts = await memory.recall(self.name, [f"part:{c}" for c in candidates])
-            pointer = next((parts[f"part:{c}"] for c in candidates if f"part:{c}" in parts), None)
-            if pointer is None:
-                return None
-            key = f"long:{pointer['first']}"
-            stored = (await memory.recall(self.name, [key])).get(key)
-        except Exception:
-            log.exception("SMPP %s: looking up the parts of a long message failed", self.name)
-            return None
-        if stored is None:
-            return None
-        existing = self._long_by_part.get(str(pointer["first"]))
-        if existing is not None:  # restored meanwhile by another receipt
-            record = existing[0]
-        else:
-            record = LongMessage.from_json(stored)
-            self._long.append(record)
-            for index, part_id in enumerate(record.part_ids):
-                if part_id is not None:
-                    self._long_by_part[part_id] = (record, index)
-        log.info("SMPP %s: restored the parts of long message %s", self.name, record.message_id)
-        return record, int(pointer["index"])
-
-    async def _forget_long(self, receipt: Receipt) -> None:
-        memory = self._memory()
-        if memory is None:
-            return
-        part_ids = [p for p in receipt.raw.get("part_ids", []) if p]
-        try:
-            await memory.forget(self.name, [f"long:{receipt.carrier_id}", *(f"part:{p}" for p in part_ids)])
-        except Exception:  # they expire anyway
-            log.exception("SMPP %s: forgetting the parts of %s failed", self.name, receipt.carrier_id)
 
     async def _to_sink(self, receipt: Receipt) -> bool:
         assert self._sink is not None, "start() the connector first"
@@ -614,7 +549,7 @@ class SmppConnector(Connector):
             if done:
                 item.settle(True)
                 if item.receipt is not None and "part_ids" in item.receipt.raw:  # a roll-up, now applied
-                    await self._forget_long(item.receipt)
+                    await self._long.forget(item.receipt)
                 continue
             if now >= item.until:
                 what = item.receipt.carrier_id if item.receipt is not None else item.data and item.data.id
@@ -628,7 +563,7 @@ class SmppConnector(Connector):
         """The receipt for ``data`` when it is not about a part of a long message (those roll up)."""
         assert data is not None
         carrier_id = self._resolve(data.id)
-        if carrier_id in self._long_by_part:
+        if carrier_id in self._long:
             return None
         status, kind = stat_outcome(data.stat)
         return Receipt(
@@ -652,16 +587,13 @@ class SmppConnector(Connector):
     async def _expire(self) -> None:
         c = self.config
         now = time.monotonic()
-        for record in list(self._long):
+        for record in self._long:
             failed_at = record.first_failure
             if record.reported is None and failed_at is not None and now - failed_at >= c.part_receipt_wait:
                 await self._report_long(record, force=True)
             done_for = now - (record.reported or record.created)
             if (record.reported is not None and done_for > 3600) or now - record.created > c.receipt_memory:
-                self._long.remove(record)
-                for part_id in record.part_ids:
-                    if part_id is not None:
-                        self._long_by_part.pop(part_id, None)
+                self._long.drop(record)
         for key, entry in list(self._inbound_parts.items()):
             if now - entry.first_seen > c.mo_part_wait:
                 del self._inbound_parts[key]
