@@ -113,23 +113,36 @@ def end_leftovers(pids: set[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.e2e
-def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path: Path) -> None:
-    server = Server(
-        f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2", sim_report_latency="0.1"
-    )
+@contextlib.contextmanager
+def serve_with_senders(
+    tmp_path: Path, count: int, **settings: str
+) -> Iterator[tuple[Server, dict[str, Any], set[int]]]:
+    """``serve`` (with an account) running ``count`` sender processes: the server, the account, and the
+    senders' pids (a set the test may add to). Whatever the test does to ``serve``, no sender is left
+    running afterwards."""
+    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes=str(count), **settings)
     created = start_with_account(server)
     assert server.proc is not None
-    serve_pid = server.proc.pid
     seen: set[int] = set()
     try:
+        seen |= wait_for_senders(server.proc.pid, count)
+        yield server, created, seen
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.stop()
+        end_leftovers(seen)
+
+
+@pytest.mark.e2e
+def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path: Path) -> None:
+    with serve_with_senders(tmp_path, 2, sim_report_latency="0.1") as (server, created, seen):
+        assert server.proc is not None
+        serve_pid = server.proc.pid
+        first = set(seen)
         with Receiver() as receiver, server.client(created["secret"]) as api:
             hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
             assert hook.status_code == 201, hook.text
             secret = hook.json()["secret"]
-
-            first = wait_for_senders(serve_pid, 2)
-            seen |= first
 
             ids = send(api, DELIVERED, UNDELIVERED)
             wait_for_final_webhooks(receiver, ids)
@@ -160,31 +173,11 @@ def test_sender_processes_send_signed_webhooks_and_replace_a_killed_one(tmp_path
         server.proc.send_signal(signal.SIGINT)  # Ctrl-C to serve alone, not to its process group
         assert server.proc.wait(30) is not None
         assert {pid for pid in seen if is_sender(pid)} == set(), "sender processes outlived serve"
-    finally:
-        server.stop()
-        end_leftovers(seen)
-
-
-@contextlib.contextmanager
-def serve_with_two_senders(tmp_path: Path) -> Iterator[tuple[Server, set[int]]]:
-    """``serve`` running with two sender processes (their pids: the set, which a test may add to); whatever
-    the test does to ``serve``, no sender is left running afterwards."""
-    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, webhook_processes="2")
-    start_with_account(server)
-    assert server.proc is not None
-    seen: set[int] = set()
-    try:
-        seen |= wait_for_senders(server.proc.pid, 2)
-        yield server, seen
-    finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.stop()
-        end_leftovers(seen)
 
 
 @pytest.mark.e2e
 def test_sigterm_to_serve_stops_its_sender_processes(tmp_path: Path) -> None:
-    with serve_with_two_senders(tmp_path) as (server, seen):
+    with serve_with_senders(tmp_path, 2) as (server, _created, seen):
         server.stop()  # SIGTERM, as a service manager does
         assert server.proc is not None and server.proc.returncode is not None
         assert {pid for pid in seen if is_sender(pid)} == set(), "sender processes outlived serve"
@@ -203,39 +196,24 @@ def test_sender_processes_refuse_an_in_memory_database(url: str) -> None:
 def test_serve_wakes_its_senders_instead_of_waiting_for_their_poll(tmp_path: Path) -> None:
     """The senders poll only every 30 s here, yet the ``sent`` webhook arrives within seconds: serve wakes
     them through their standard input when it queues webhooks."""
-    server = Server(
-        f"sqlite:///{tmp_path}/textgate.db",
-        tmp_path,
-        webhook_processes="1",
-        poll_interval="30",
-        idle_poll_max="30",
-    )
-    created = start_with_account(server)
-    assert server.proc is not None
-    serve_pid = server.proc.pid
-    seen: set[int] = set()
-    try:
-        with Receiver() as receiver, server.client(created["secret"]) as api:
-            hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
-            assert hook.status_code == 201, hook.text
-            seen |= wait_for_senders(serve_pid, 1)
-            # Let the sender's first (30 s) idle wait begin, so only a nudge can end it in time.
-            time.sleep(1.0)
-            (mid,) = send(api, DELIVERED)
-            wait_for(
-                lambda: "sent" in statuses(receiver, mid),
-                timeout=10,
-                describe=lambda: statuses(receiver, mid),
-            )
-    finally:
-        server.stop()
-        end_leftovers(seen)
+    senders = serve_with_senders(tmp_path, 1, poll_interval="30", idle_poll_max="30")
+    with senders as (server, created, _seen), Receiver() as receiver, server.client(created["secret"]) as api:
+        hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
+        assert hook.status_code == 201, hook.text
+        # Let the sender's first (30 s) idle wait begin, so only a nudge can end it in time.
+        time.sleep(1.0)
+        (mid,) = send(api, DELIVERED)
+        wait_for(
+            lambda: "sent" in statuses(receiver, mid),
+            timeout=10,
+            describe=lambda: statuses(receiver, mid),
+        )
 
 
 @pytest.mark.e2e
 def test_senders_stop_when_serve_is_killed_outright(tmp_path: Path) -> None:
     """SIGKILL leaves serve no chance to stop its senders; the end of their stdin pipe tells them."""
-    with serve_with_two_senders(tmp_path) as (server, seen):
+    with serve_with_senders(tmp_path, 2) as (server, _created, seen):
         assert server.proc is not None
         server.proc.kill()
         server.proc.wait(10)
