@@ -674,7 +674,8 @@ def run_e2e(workdir: Path, smsc: Any, opts: argparse.Namespace, name: str = "e2e
 
 
 def start_profile(gate: Gate, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """py-spy on ``textgate serve`` (all threads, on-CPU samples) for the rest of the e2e run."""
+    """py-spy on ``textgate serve`` and its webhook senders (all threads, on-CPU samples) for the rest of
+    the e2e run."""
     out = workdir / "profile.txt"
     cmd = [
         str(BIN / "py-spy"),
@@ -687,9 +688,8 @@ def start_profile(gate: Gate, workdir: Path) -> tuple[subprocess.Popen[bytes], P
         "raw",
         "-r",
         "200",
-        "--gil",
     ]
-    cmd += ["--threads", "--nonblocking"]
+    cmd += ["--threads", "--nonblocking", "--subprocesses"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
@@ -814,7 +814,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--repeat", type=int, default=3, help="end-to-end runs; the median one is compared (default 3)"
     )
-    p.add_argument("--profile", action="store_true", help="py-spy the server during the e2e run")
+    p.add_argument("--profile", action="store_true", help="py-spy serve and its senders during the e2e run")
     p.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     sub = p.add_subparsers(dest="role")
     r = sub.add_parser("receiver", help="(internal) run the webhook receiver")

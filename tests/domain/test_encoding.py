@@ -98,6 +98,13 @@ def test_decode_gsm7_roundtrip_and_lenient_escapes() -> None:
         decode_gsm7(b"\x80")
 
 
+def test_decode_gsm7_every_basic_septet_without_escapes() -> None:
+    # Text without ESC takes a table-translation path; every septet must come out as the table says.
+    septets = bytes(code for code in range(128) if code != 0x1B)
+    assert decode_gsm7(septets) == GSM_BASIC  # (GSM_BASIC is the table in order, without ESC)
+    assert decode_gsm7(septets + b"\x1b\x65") == decode_gsm7(septets) + "€"  # and the same with one
+
+
 def test_encode_ucs2_is_utf16_be_with_surrogates() -> None:
     assert encode_ucs2("aж") == b"\x00a\x04\x36"
     assert encode_ucs2("😀") == b"\xd8\x3d\xde\x00"

@@ -70,6 +70,9 @@ _GSM_BASIC_TABLE = (
 assert len(_GSM_BASIC_TABLE) == 128
 
 _BASIC_CODE: dict[str, int] = {ch: code for code, ch in enumerate(_GSM_BASIC_TABLE) if code != _ESC}
+#: For ``str.translate``: septet (as an ASCII code point) -> basic-table character; the fast path of
+#: :func:`decode_gsm7` for text without ``ESC``.
+_BASIC_TRANSLATION: dict[int, str] = dict(enumerate(_GSM_BASIC_TABLE))
 
 # The extension table: character -> code sent after ESC.
 _EXTENSION_CODE: dict[str, int] = {
@@ -209,6 +212,8 @@ def decode_gsm7(data: bytes) -> str:
 
     Raises ``ValueError`` for a byte above ``0x7F``: that is not an unpacked septet.
     """
+    if data.isascii() and _ESC not in data:  # the common case, in C: one table lookup per septet
+        return data.decode("ascii").translate(_BASIC_TRANSLATION)
     out: list[str] = []
     index = 0
     length = len(data)

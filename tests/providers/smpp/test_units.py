@@ -37,6 +37,13 @@ def test_parse_is_lenient() -> None:
     assert parse_receipt_text("no pairs here") == parse_receipt_text("")
 
 
+def test_a_key_starts_where_a_word_starts() -> None:
+    # "sub" inside "xsub:" is not a key; the value of err runs to the next key that is a whole word.
+    r = parse_receipt_text("id:5 err:0 note:a xsub:9 stat:DELIVRD")
+    assert (r.id, r.sub, r.stat) == ("5", None, "DELIVRD")
+    assert r.fields["xsub"] == "9"
+
+
 @pytest.mark.parametrize(
     ("raw", "canonical"),
     [("0A1B2C3D", "a1b2c3d"), ("a1b2c3d", "a1b2c3d"), ("000000FF", "ff"), ("0", "0"), ("00123", "123")],

@@ -93,7 +93,12 @@ SAR_SEGMENT_SEQNUM = 0x020F
 
 _ESM_UDHI = 0x40
 _DIGITS = re.compile(r"^[0-9]+$")
-_INTERNATIONAL = re.compile(r"^\+[0-9]+$")
+
+
+def _all_digits(text: str) -> bool:
+    """Non-empty and ASCII digits only (``str.isdigit`` alone takes other scripts' digits too)."""
+    return text.isdigit() and text.isascii()
+
 
 _S = SmppCommandStatus
 
@@ -154,6 +159,12 @@ class SmppConnector(Connector):
         self._parked: list[Parked] = []
         self._dispatched = False  # a dispatcher reports recorded rounds (see recorded())
         self._inbound_parts: dict[tuple[str, str, int, int], InboundParts] = {}
+        c = config
+        self._kinds = (  # (TON, NPI) of international, national and alphanumeric addresses
+            (TON(c.international_ton), NPI(c.international_npi)),
+            (TON(c.national_ton), NPI(c.national_npi)),
+            (TON(c.alphanumeric_ton), NPI(c.alphanumeric_npi)),
+        )
 
     # -- life -------------------------------------------------------------------------------------
     async def start(self, sink: ReportSink) -> None:
@@ -242,12 +253,12 @@ class SmppConnector(Connector):
     # -- addresses --------------------------------------------------------------------------------
     def address(self, addr: str) -> Any:
         """A PhoneNumber for ``addr``: +international, all-digit national/short code, or alphanumeric."""
-        c = self.config
-        if _INTERNATIONAL.match(addr):
-            return PhoneNumber(addr[1:], TON(c.international_ton), NPI(c.international_npi))
-        if _DIGITS.match(addr):
-            return PhoneNumber(addr, TON(c.national_ton), NPI(c.national_npi))
-        return PhoneNumber(addr, TON(c.alphanumeric_ton), NPI(c.alphanumeric_npi))
+        international, national, alphanumeric = self._kinds
+        if addr[:1] == "+" and _all_digits(addr[1:]):
+            return PhoneNumber(addr[1:], *international)
+        if _all_digits(addr):
+            return PhoneNumber(addr, *national)
+        return PhoneNumber(addr, *alphanumeric)
 
     @staticmethod
     def number(address: str, ton: int) -> str:

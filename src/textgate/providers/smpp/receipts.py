@@ -37,8 +37,9 @@ ID_FORMATS: Final[tuple[str, ...]] = ("hex", "dec", "auto")
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DEC = re.compile(r"^[0-9]+$")
-# A key is a known receipt key or any single word, followed by a colon.
-_KEY = re.compile(r"(?i)(submit date|done date|[a-z_]+):")
+# A key is a known receipt key or any single word, followed by a colon. It starts where a word starts
+# (``\b``): without that the engine tries every letter of every value as a key's first letter.
+_KEY = re.compile(r"(?i)\b(submit date|done date|[a-z_]+):")
 
 
 def canonical_id(raw: str) -> str:

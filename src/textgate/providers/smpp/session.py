@@ -72,7 +72,7 @@ def _gsm_encode(text: str, errors: str = "strict") -> tuple[bytes, int]:
 
 def _gsm_decode(data: Any, errors: str = "strict") -> tuple[str, int]:
     raw = bytes(data)
-    if any(byte > 0x7F for byte in raw):
+    if not raw.isascii():
         # Not unpacked GSM-7 at all; SMSCs that write Latin-1 under data_coding 0 exist. Keep the text.
         return raw.decode("latin-1"), len(raw)
     return decode_gsm7(raw), len(raw)
