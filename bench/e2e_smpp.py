@@ -202,6 +202,7 @@ class Gate:
     db: Path
     log: Path
     secret: str
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -269,7 +270,7 @@ def textgate(
     cmd = [str(BIN / "textgate"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    gate = Gate(proc, port, db, log, account["secret"])
+    gate = Gate(proc, port, db, log, account["secret"], env)
     try:
         wait_http(f"{gate.url}/healthz", proc, log)
         if workers:  # healthy only once bound
@@ -281,6 +282,27 @@ def textgate(
         yield gate
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def api_processes(gate: Gate, count: int) -> Iterator[list[Gate]]:
+    """``count`` more ``textgate serve`` processes on ``gate``'s database with their workers off: nodes
+    that only take the API's requests, while ``gate`` dispatches, takes receipts and sends webhooks."""
+    gates: list[Gate] = []
+    env = {**gate.env, "TEXTGATE_RUN_WORKERS": "false"}
+    try:
+        for n in range(count):
+            port = free_port()
+            log = gate.log.with_name(f"api-{n}.log")
+            cmd = [str(BIN / "textgate"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            with log.open("wb") as fh:
+                proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+            gates.append(Gate(proc, port, gate.db, log, gate.secret, env))
+            wait_http(f"{gates[-1].url}/healthz", proc, log)
+        yield gates
+    finally:
+        for api in gates:
+            stop(api.proc)
 
 
 def children(pid: int) -> list[int]:
@@ -346,9 +368,9 @@ def bodies() -> list[bytes]:
     ]
 
 
-async def offer(url: str, secret: str, messages: int, concurrency: int, rate: float) -> Accepted:
+async def offer(urls: list[str], secret: str, messages: int, concurrency: int, rate: float) -> Accepted:
     """``concurrency`` clients post until ``messages`` recipients are accepted; paced to ``rate`` msg/s
-    (0: as fast as the server answers)."""
+    (0: as fast as the server answers). Client ``i`` posts to ``urls[i % len(urls)]``."""
     out = Accepted()
     pool = bodies()
     requests = -(-messages // PER_REQUEST)
@@ -356,9 +378,15 @@ async def offer(url: str, secret: str, messages: int, concurrency: int, rate: fl
     start = time.monotonic()
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120)
+            )
+            for url in urls
+        ]
 
-        async def worker() -> None:
+        async def worker(client: httpx.AsyncClient) -> None:
             for n in counter:
                 if rate > 0:
                     await asyncio.sleep(max(0.0, start + n * PER_REQUEST / rate - time.monotonic()))
@@ -377,7 +405,7 @@ async def offer(url: str, secret: str, messages: int, concurrency: int, rate: fl
                 for m in resp.json()["messages"]:
                     out.at[m["id"]] = now
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(concurrency)))
     return out
 
 
@@ -619,10 +647,14 @@ def run_e2e(workdir: Path, smsc: Any, opts: argparse.Namespace, name: str = "e2e
             },
         )
         hook.raise_for_status()
-        with receiver(workdir, rport, hook.json()["secret"]) as rproc:
+        with (
+            receiver(workdir, rport, hook.json()["secret"]) as rproc,
+            api_processes(gate, opts.api_processes) as apis,
+        ):
             cpu = Cpu(
                 {
                     "textgate": gate.proc.pid,
+                    **({"api": [a.proc.pid for a in apis]} if apis else {}),
                     "smsc": smsc.proc.pid,
                     "receiver": rproc.pid,
                     "bench": os.getpid(),
@@ -638,7 +670,8 @@ def run_e2e(workdir: Path, smsc: Any, opts: argparse.Namespace, name: str = "e2e
 
             threading.Thread(target=sample, daemon=True).start()
             spy = start_profile(gate, workdir) if opts.profile else None
-            accepted = asyncio.run(offer(gate.url, gate.secret, opts.messages, opts.concurrency, opts.rate))
+            urls = [a.url for a in apis] or [gate.url]
+            accepted = asyncio.run(offer(urls, gate.secret, opts.messages, opts.concurrency, opts.rate))
             print(
                 f"  accepted {len(accepted.at)} messages in {accepted.last - accepted.first:.1f} s; "
                 "waiting for delivered webhooks..."
@@ -702,7 +735,7 @@ def finish_profile(spy: tuple[subprocess.Popen[bytes], Path]) -> None:
 
 def run_accept_only(workdir: Path, smsc_port: int, opts: argparse.Namespace) -> Accepted:
     with textgate(workdir, "accept-only", smsc_port, opts, workers=False) as gate:
-        return asyncio.run(offer(gate.url, gate.secret, opts.messages, opts.concurrency, 0.0))
+        return asyncio.run(offer([gate.url], gate.secret, opts.messages, opts.concurrency, 0.0))
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -747,10 +780,12 @@ def report_e2e(e2e: E2E, opts: argparse.Namespace) -> Run:
     delivered = len(acc.at) - len(lost)
     per = 0.0
     if delivered:
-        per = (cpu["textgate"] + cpu.get("senders", 0.0)) / 100.0 * seconds / delivered * 1000.0
+        textgate_cpu = cpu["textgate"] + cpu.get("senders", 0.0) + cpu.get("api", 0.0)
+        per = textgate_cpu / 100.0 * seconds / delivered * 1000.0
         print(
             f"  textgate cpu    {per:.2f} ms per delivered message (accept, dispatch, receipt, "
-            f"{1 if opts.final_only else 2} webhook(s); serve and its webhook sender processes)"
+            f"{1 if opts.final_only else 2} webhook(s); serve, its webhook sender processes and any API "
+            "processes)"
         )
     bad = int(e2e.counts.get("bad_signature", 0))
     if lost:
@@ -787,6 +822,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--messages", type=int, default=20_000, help="messages to send (default 20000)")
     p.add_argument("--concurrency", type=int, default=4, help="concurrent API clients (default 4)")
     p.add_argument("--rate", type=float, default=0.0, help="offered msg/s; 0: closed loop (default)")
+    p.add_argument(
+        "--api-processes",
+        type=int,
+        default=0,
+        help="extra `serve` processes with workers off that take the posts (default 0: one serve does all)",
+    )
     p.add_argument("--binds", type=int, default=2, help="SMPP sessions of the connector (default 2)")
     p.add_argument(
         "--bind-mode", default="transceiver", choices=["transceiver", "tx_rx"], help="SMPP bind mode"

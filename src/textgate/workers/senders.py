@@ -118,6 +118,7 @@ class SenderProcesses:
         self.procs: list[subprocess.Popen[bytes]] = []
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        self._nudge_pending = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "textgate", "webhooks", "worker", "--stdin-nudges"]
@@ -127,9 +128,25 @@ class SenderProcesses:
         return proc
 
     def nudge(self) -> None:
-        """Tell every sender that webhooks were queued (one byte each; a full pipe already says so)."""
+        """Tell every sender that webhooks were queued (one byte each; a full pipe already says so).
+
+        On the event loop, the nudges of one loop iteration (every receipt of a batch reports a change)
+        become one write per sender, at the end of the iteration."""
+        if self._nudge_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_nudges()
+            return
+        self._nudge_pending = True
+        loop.call_soon(self._write_nudges)
+
+    def _write_nudges(self) -> None:
+        self._nudge_pending = False
         for proc in self.procs:
-            if proc.stdin is None or proc.poll() is not None:
+            # (A sender that exited is restarted by _keep_running; writing to its pipe fails quietly.)
+            if proc.stdin is None or proc.returncode is not None:
                 continue
             with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
                 os.write(proc.stdin.fileno(), b"!")
