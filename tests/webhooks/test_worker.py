@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import aiohttp
 import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
@@ -27,6 +26,7 @@ from textgate.domain.errors import Conflict, NotFound, ValidationError
 from textgate.service.accounts import create_account
 from textgate.store.schema import webhook_attempts, webhook_deliveries
 from textgate.webhooks import endpoints, outbox
+from textgate.webhooks.client import WebhookClient
 from textgate.workers import webhooks as worker_mod
 from textgate.workers.webhooks import Attempt, Outcome, WebhookWorker, retry_delay
 
@@ -118,7 +118,7 @@ SETTINGS = Settings(allow_private_urls=True, lease_seconds=30.0, webhook_timeout
 
 
 def make_worker(
-    engine: sa.Engine, client: aiohttp.ClientSession | None, clock: Clock, **kw: Any
+    engine: sa.Engine, client: WebhookClient | None, clock: Clock, **kw: Any
 ) -> WebhookWorker:
     settings = kw.pop("settings", SETTINGS)
     return WebhookWorker(engine, settings, client=client, clock=clock, rng=lambda: 1.0, **kw)
@@ -165,10 +165,13 @@ def collapse(ids: list[str]) -> list[str]:
     return [x for i, x in enumerate(ids) if i == 0 or ids[i - 1] != x]
 
 
-def run(body: Callable[[aiohttp.ClientSession], Any]) -> None:
+def run(body: Callable[[WebhookClient], Any]) -> None:
     async def main() -> None:
-        async with aiohttp.ClientSession() as client:
+        client = WebhookClient()
+        try:
             await body(client)
+        finally:
+            await client.close()
 
     asyncio.run(main())
 
@@ -186,7 +189,7 @@ def test_signed_ordered_delivery_with_retries(engine: sa.Engine, receiver: Recei
     a1, b1, a2, b2, a3 = (enqueue(engine, account_id, k, clock) for k in "ABABA")
     receiver.failures_left = 2  # the first batch (A1 and B1) fails
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         worker = make_worker(engine, client, clock)
         assert await worker.run_once() == 2  # one per key: A2/B2 wait behind A1/B1
         assert {r.id for r in receiver.requests} == {a1, b1}
@@ -226,7 +229,7 @@ def test_backoff_give_up_then_next_in_order_then_replay(engine: sa.Engine, recei
     second = enqueue(engine, account_id, "A", clock)
     receiver.failures_left = 1000
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         worker = make_worker(engine, client, clock)
         delays = []
         while delivery(engine, first).status == "pending":
@@ -271,7 +274,7 @@ def test_expired_lease_is_reclaimed_and_stale_worker_is_fenced(engine: sa.Engine
     account_id, _ep = setup(engine, receiver.url, clock)
     d = enqueue(engine, account_id, "A", clock)
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         dead = make_worker(engine, client, clock, worker_id="dead")
         other = make_worker(engine, client, clock, worker_id="other")
         (claim,) = dead._claim(clock.now)  # claims, then "dies" without sending
@@ -319,7 +322,7 @@ def test_batch_is_concurrent_but_one_per_key(engine: sa.Engine, receiver: Receiv
             enqueue(engine, account_id, f"K{i}", clock)
     receiver.delay = 0.1
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         worker = make_worker(engine, client, clock, concurrency=4)
         while await worker.run_once():
             pass
@@ -350,7 +353,7 @@ def test_deleted_endpoint_fails_pending(engine: sa.Engine, receiver: Receiver) -
         row = delivery(engine, d)
         assert (row.status, row.last_error, row.due_at) == ("failed", "endpoint deleted", None)
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         assert await make_worker(engine, client, clock).run_once() == 0
 
     run(body)
@@ -376,7 +379,7 @@ def test_send_time_url_check_and_transport_errors(engine: sa.Engine, receiver: R
         )
     refused = enqueue(engine, other_id, "B", clock)
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         strict = make_worker(
             engine, client, clock, settings=SETTINGS.model_copy(update={"allow_private_urls": False})
         )
@@ -394,7 +397,7 @@ def test_send_time_url_check_and_transport_errors(engine: sa.Engine, receiver: R
 
     clock.advance(5)
 
-    async def body2(client: aiohttp.ClientSession) -> None:
+    async def body2(client: WebhookClient) -> None:
         assert await make_worker(engine, client, clock).run_once() == 2
 
     run(body2)
@@ -408,7 +411,7 @@ def test_timeout_is_a_failed_attempt(engine: sa.Engine, receiver: Receiver) -> N
     d = enqueue(engine, account_id, "A", clock)
     receiver.delay = 1.0
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         settings = SETTINGS.model_copy(update={"webhook_timeout": 0.2})
         assert await make_worker(engine, client, clock, settings=settings).run_once() == 1
 
@@ -425,7 +428,7 @@ def test_run_loop_survives_errors_and_stops(
     account_id, _ep = setup(engine, receiver.url, Clock())
     d = enqueue(engine, account_id, "A", Clock())
 
-    async def body(client: aiohttp.ClientSession) -> None:
+    async def body(client: WebhookClient) -> None:
         worker = WebhookWorker(engine, SETTINGS, client=client)
         real_claim = worker._claim
         calls = {"n": 0}
