@@ -117,9 +117,7 @@ class Clock:
 SETTINGS = Settings(allow_private_urls=True, lease_seconds=30.0, webhook_timeout=2.0, poll_interval=0.01)
 
 
-def make_worker(
-    engine: sa.Engine, client: WebhookClient | None, clock: Clock, **kw: Any
-) -> WebhookWorker:
+def make_worker(engine: sa.Engine, client: WebhookClient | None, clock: Clock, **kw: Any) -> WebhookWorker:
     settings = kw.pop("settings", SETTINGS)
     return WebhookWorker(engine, settings, client=client, clock=clock, rng=lambda: 1.0, **kw)
 
