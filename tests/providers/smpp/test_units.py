@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.providers.smpp.support import config
 from textgate.domain.encoding import Encoding, split
@@ -11,9 +13,11 @@ from textgate.domain.message import MessageStatus
 from textgate.providers.smpp import SmppConnector
 from textgate.providers.smpp.parts import plan_parts
 from textgate.providers.smpp.receipts import (
+    _receipt,
     canonical_id,
     error_text,
     parse_receipt_text,
+    read_pairs,
     receipt_id_candidates,
     stat_outcome,
 )
@@ -35,6 +39,27 @@ def test_parse_is_lenient() -> None:
     assert (r.id, r.stat, r.err, r.submit_date, r.text) == ("77", "UNDELIV", "0A3", "240315143059", "")
     assert parse_receipt_text("stat:DELIVRD").id is None
     assert parse_receipt_text("no pairs here") == parse_receipt_text("")
+
+
+_VALUE = st.text(alphabet="0123456789abcdefABCDEF:_-x", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@example(values=["ab:c", "1", "1", "1", "1", "X", "0"], text=None, upper=False)  # a colon in a value
+@example(values=["1", "1", "1", "1 2", "1", "X", "0"], text="a: b", upper=True)  # a space in a value
+@given(
+    values=st.lists(_VALUE, min_size=7, max_size=7),
+    text=st.none() | st.text(max_size=30),
+    upper=st.booleans(),
+)
+def test_the_appendix_b_fast_path_reads_as_the_general_one(
+    values: list[str], text: str | None, upper: bool
+) -> None:
+    keys = ["id", "sub", "dlvrd", "submit date", "done date", "stat", "err"]
+    receipt = " ".join(f"{k.upper() if upper else k}:{v}" for k, v in zip(keys, values, strict=True))
+    if text is not None:
+        receipt += " text:" + text
+    assert parse_receipt_text(receipt) == _receipt(read_pairs(receipt))
 
 
 def test_a_key_starts_where_a_word_starts() -> None:
