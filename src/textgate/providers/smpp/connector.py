@@ -40,9 +40,7 @@ from aiosmpplib import (  # type: ignore[import-untyped]
     TON,
     BindMode,
     OptionalParam,
-    PhoneNumber,
     SmppCommandStatus,
-    SubmitSm,
 )
 from prometheus_client import Gauge
 
@@ -60,6 +58,7 @@ from textgate.providers.base import (
 from textgate.providers.smpp.config import SmppConfig
 from textgate.providers.smpp.longparts import LongMessages
 from textgate.providers.smpp.parts import LIBRARY_ENCODING, Part, plan_parts
+from textgate.providers.smpp.pdus import Address, TrustedSubmitSm
 from textgate.providers.smpp.receipts import (
     MESSAGE_STATES,
     canonical_id,
@@ -255,10 +254,10 @@ class SmppConnector(Connector):
         """A PhoneNumber for ``addr``: +international, all-digit national/short code, or alphanumeric."""
         international, national, alphanumeric = self._kinds
         if addr[:1] == "+" and _all_digits(addr[1:]):
-            return PhoneNumber(addr[1:], *international)
+            return Address(addr[1:], *international)
         if _all_digits(addr):
-            return PhoneNumber(addr, *national)
-        return PhoneNumber(addr, *alphanumeric)
+            return Address(addr, *national)
+        return Address(addr, *alphanumeric)
 
     @staticmethod
     def number(address: str, ton: int) -> str:
@@ -289,7 +288,7 @@ class SmppConnector(Connector):
                 OptionalParam(SAR_TOTAL_SEGMENTS, total),
                 OptionalParam(SAR_SEGMENT_SEQNUM, sequence),
             ]
-        sm = SubmitSm(
+        sm = TrustedSubmitSm(
             short_message=(part.text or " ") if part.short_message is not None else "",
             message_payload=part.payload_text or "",
             source=self.address(message.from_addr),

@@ -27,7 +27,6 @@ import logging
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiosmpplib import (  # type: ignore[import-untyped]
@@ -40,7 +39,6 @@ from aiosmpplib import (  # type: ignore[import-untyped]
     AbstractThrottleHandler,
     BindMode,
     BindTransceiverResp,
-    DeliverSm,
     DeliverSmResp,
     GenericNack,
     SmppCommand,
@@ -51,6 +49,7 @@ from aiosmpplib import (  # type: ignore[import-untyped]
 
 from textgate.domain.encoding import decode_gsm7, encode_gsm7, encode_ucs2
 from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.providers.smpp.pdus import LenientDeliverSm
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +108,6 @@ class _Forward(logging.Handler):
         self.target.handle(record)
 
 
-@dataclass
-class _LenientDeliverSm(DeliverSm):  # type: ignore[misc]
-    """A deliver_sm that may have neither short_message nor message_payload (SMPP allows it: receipts
-    that carry only the receipted_message_id / message_state TLVs); aiosmpplib's refuses one."""
-
-    def __post_init__(self) -> None:
-        given = vars(self)
-        empty = not given.get("short_message") and not given.get("message_payload")
-        if empty:
-            self.short_message = " "
-        super().__post_init__()
-        if empty:
-            self.short_message = ""
-
-
 class _Esme(ESME):  # type: ignore[misc]
     """aiosmpplib's ESME, reading deliver_sm itself (the one private method overridden; aiosmpplib is pinned).
 
@@ -143,7 +127,7 @@ class _Esme(ESME):  # type: ignore[misc]
     async def _handle_request(self, pdu: bytes, header: Any) -> Any:
         if header.smpp_command == SmppCommand.DELIVER_SM:
             try:
-                dsm = _LenientDeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
+                dsm = LenientDeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
             except ValueError:
                 pass  # aiosmpplib logs it and answers generic_nack
             else:
