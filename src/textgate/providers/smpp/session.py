@@ -312,6 +312,7 @@ class Link:
     ) -> None:
         self.label = label
         self.mode = mode
+        self._bound_state = mode.session_state  # (a chain of enum comparisons in aiosmpplib; asked per PDU)
         self.classify = classify
         self.on_deliver = on_deliver
         self.window = asyncio.Semaphore(window)
@@ -356,7 +357,7 @@ class Link:
     # -- life ---------------------------------------------------------------------------------------
     @property
     def bound(self) -> bool:
-        return bool(self.esme.session_state == self.mode.session_state) and not self._stopping.is_set()
+        return bool(self.esme.session_state == self._bound_state) and not self._stopping.is_set()
 
     @property
     def can_submit(self) -> bool:
