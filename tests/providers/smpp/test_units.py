@@ -180,3 +180,43 @@ def test_codecs_are_lenient_on_the_way_in() -> None:
 
 class _Unused:
     smpp_port = 2775
+
+
+def test_unchecked_pdus_encode_and_parse_as_aiosmpplibs_own() -> None:
+    from aiosmpplib import DeliverSm, OptionalParam, PhoneNumber, SubmitSm
+    from aiosmpplib.state import NPI, TON
+
+    from textgate.providers.smpp.pdus import Address, LenientDeliverSm, TrustedSubmitSm
+
+    def submit(cls: type, number: type) -> bytes:
+        sm = cls(
+            short_message="Hello",
+            source=number("15551230001", TON.INTERNATIONAL, NPI.ISDN),
+            destination=number("447400912345", TON.INTERNATIONAL, NPI.ISDN),
+            esm_class=0x40,
+            registered_delivery=1,
+            encoding="ucs2",
+            optional_params=[OptionalParam(0x0204, 7)],
+            log_id="m/1/1",
+        )
+        sm.set_encoding_info("gsm0338", CODECS)
+        sm.sequence_num = 42
+        return bytes(sm.pdu())
+
+    assert submit(TrustedSubmitSm, Address) == submit(SubmitSm, PhoneNumber)
+
+    receipt = DeliverSm(
+        short_message="id:7 stat:DELIVRD",
+        source=PhoneNumber("447400912345", TON.INTERNATIONAL, NPI.ISDN),
+        destination=PhoneNumber("15551230001", TON.INTERNATIONAL, NPI.ISDN),
+        esm_class=4,
+    )
+    receipt.set_encoding_info("gsm0338", CODECS)
+    receipt.sequence_num = 9
+    raw = receipt.pdu()
+    header = DeliverSm.parse_header(raw[:16])
+    ours = LenientDeliverSm.from_pdu(raw, header, "gsm0338", CODECS)
+    theirs = DeliverSm.from_pdu(raw, header, "gsm0338", CODECS)
+    fields = ("short_message", "source", "destination", "esm_class", "sequence_num", "optional_params")
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert ours.is_receipt() and ours.parse_receipt()["stat"] == "DELIVRD"

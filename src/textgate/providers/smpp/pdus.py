@@ -38,11 +38,7 @@ class TrustedSubmitSm(SubmitSm):  # type: ignore[misc]
     """A submit_sm whose fields the connector set from validated values."""
 
     def __post_init__(self) -> None:
-        if self.optional_params is None:
-            self.optional_params: list[Any] = []
-        self._default_encoding = DEFAULT_ENCODING
-        self._custom_codecs = None
-        self._encoded_message = b""
+        _unchecked_state(self)
 
 
 @dataclass
@@ -50,9 +46,14 @@ class LenientDeliverSm(DeliverSm):  # type: ignore[misc]
     """A deliver_sm as read from the wire; may carry no text at all."""
 
     def __post_init__(self) -> None:
-        if self.optional_params is None:
-            self.optional_params: list[Any] = []
-        self._default_encoding = DEFAULT_ENCODING
-        self._custom_codecs = None
-        self._encoded_message = b""
+        _unchecked_state(self)
         self._parsed_receipt = None
+
+
+def _unchecked_state(pdu: Any) -> None:
+    """What SubmitSm.__post_init__ sets besides checking its fields."""
+    if pdu.optional_params is None:
+        pdu.optional_params = []
+    pdu._default_encoding = DEFAULT_ENCODING
+    pdu._custom_codecs = None
+    pdu._encoded_message = b""
