@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from textgate.config import Settings
 from textgate.domain.clock import utcnow
 from textgate.domain.errors import TextgateError
+from textgate.runtime import tune_gc
 
 T = TypeVar("T")
 
@@ -128,6 +129,7 @@ def serve(
 
         fail(f"configuration: {escape(str(exc))}")  # "[[routes]]" is not rich markup
     application = create_app(settings, engine=engine)
+    tune_gc()
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -336,6 +338,7 @@ def webhooks_worker(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    tune_gc()
     try:
         import uvloop  # what uvicorn runs serve on; the sender's POSTs cost less CPU on it
     except ImportError:  # pragma: no cover - a platform without uvloop
