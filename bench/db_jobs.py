@@ -3,7 +3,8 @@
 The end-to-end benchmark (``e2e_smpp.py``) runs these jobs on ``serve``'s database thread and in the
 webhook sender, where they share the GIL, the cores and SQLite's write lock with everything else, so
 their time there mixes their own cost with waiting. Here each job runs alone, in this process, on a fresh
-SQLite file (same schema, same pragmas as ``serve``), and its thread CPU time is taken:
+SQLite file (same schema, same pragmas and garbage-collector settings as ``serve``), and its thread CPU
+time is taken:
 
 * ``accept``: ``send_messages`` for 100-recipient sends (validation, pricing, message, event and ledger
   rows), one transaction each, as the API's group commit would;
@@ -43,6 +44,7 @@ from textgate.config import Settings
 from textgate.domain.clock import utcnow
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Health, OutboundMessage, Receipt
+from textgate.runtime import tune_gc
 from textgate.service.accounts import add_number, create_account
 from textgate.service.receipts import record_receipts
 from textgate.service.send import SendRequest, send_messages
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1000, help="dispatch and webhook batch (as the e2e bench)")
     p.add_argument("--profile", default=None, help="cProfile one job (e.g. receipts) and print its top")
     opts = p.parse_args(argv)
+    tune_gc()  # as serve and the webhook senders run
     with tempfile.TemporaryDirectory(prefix="db-jobs-") as tmp:
         floor = baseline(Path(tmp), opts.messages)
         jobs = Jobs(opts.profile)
