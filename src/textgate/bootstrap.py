@@ -190,6 +190,8 @@ class Gateway:
     bulk: BulkWorker | None = None
     http: httpx.AsyncClient | None = None
     senders: SenderProcesses | None = None
+    #: Called on every nudge as well (an API process tells its parent ``serve`` this way).
+    on_nudge: Callable[[], None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -281,6 +283,8 @@ class Gateway:
         was accepted, wake its worker too (an idle one otherwise finds it at its next poll)."""
         self.nudge_dispatch()
         self.nudge_webhooks()  # a send may have stored failed messages with webhooks
+        if self.on_nudge is not None:
+            self.on_nudge()
         if bulk and self.bulk is not None:
             self.bulk.idle.nudge()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -99,6 +100,8 @@ def emit_json(obj: Any) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    api_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    forward: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the gateway: APIs, dispatch and webhook workers, and the simulator carrier.
 
@@ -110,7 +113,7 @@ def serve(
 
     from textgate.bootstrap import DatabaseOutOfDate, check_configuration, prepare_database
     from textgate.routing.config import RoutingConfigError
-    from textgate.store.db import make_engine
+    from textgate.store.db import in_memory, make_engine
     from textgate.web.app import create_app
 
     settings = Settings()
@@ -128,6 +131,31 @@ def serve(
         from rich.markup import escape
 
         fail(f"configuration: {escape(str(exc))}")  # "[[routes]]" is not rich markup
+    if api_fd is not None:  # an API process started by its serve (web/processes.py)
+        from textgate.web.processes import exit_with_parent
+
+        exit_with_parent()
+        application = create_app(settings, engine=engine, workers=False, forward=forward)
+        tune_gc()
+        config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[socket.socket(fileno=api_fd)])
+        return
+    if settings.api_processes:
+        from textgate.web.processes import ApiProcesses
+
+        if in_memory(settings.database_url):
+            fail("TEXTGATE_API_PROCESSES needs a database file or server, not an in-memory database")
+        public = socket.create_server((host or settings.host, port or settings.port), backlog=2048)
+        public.set_inheritable(True)
+        internal = socket.create_server(("127.0.0.1", 0))
+        children = ApiProcesses(
+            settings.api_processes, public.fileno(), f"http://127.0.0.1:{internal.getsockname()[1]}"
+        )
+        application = create_app(settings, engine=engine, api_processes=children)
+        tune_gc()
+        config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[internal])
+        return
     application = create_app(settings, engine=engine)
     tune_gc()
     uvicorn.run(

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     #: Webhook sender processes ``serve`` starts beside itself (``textgate webhooks worker``); with one or
     #: more, the ``serve`` process leaves webhooks to them and has its core for the API and carriers.
     webhook_processes: int = Field(default=0, ge=0, le=32)
+    #: API processes ``serve`` starts to answer HTTP while it runs the workers (web/processes.py).
+    api_processes: int = Field(default=0, ge=0, le=32)
     #: Deliveries a webhook sender claims per round, and how many it sends at once.
     webhook_batch: int = Field(default=200, ge=1, le=5000)
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)

@@ -1,8 +1,11 @@
-"""An API-only ``serve`` (``TEXTGATE_RUN_WORKERS=false``) beside the ``serve`` that runs the workers, both
-on one SQLite file: the API node takes sends, the worker node delivers them and sends the webhooks."""
+"""HTTP answered by other processes than the one that dispatches, on one SQLite file: an API-only ``serve``
+(``TEXTGATE_RUN_WORKERS=false``) beside the one that runs the workers, and ``serve`` starting API
+processes itself (``TEXTGATE_API_PROCESSES``)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -49,3 +52,50 @@ def test_an_api_node_shares_the_sqlite_file_with_the_worker_node(tmp_path: Path)
     finally:
         api_node.stop()
         workers.stop()
+
+
+def _api_children(serve_pid: int) -> set[int]:
+    try:
+        kids = Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split()
+    except OSError:
+        return set()
+    return {int(k) for k in kids if "--api-fd" in Path(f"/proc/{k}/cmdline").read_text().replace("\0", " ")}
+
+
+@pytest.mark.e2e
+def test_serve_answers_http_in_api_processes_and_dispatches_itself(tmp_path: Path) -> None:
+    settings = {"api_processes": "2", "sim_report_latency": "0.1"}
+    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, **settings)
+    created = start_with_account(server)
+    assert server.proc is not None
+    serve_pid = server.proc.pid
+    try:
+        wait_for(lambda: len(_api_children(serve_pid)) == 2, describe=lambda: _api_children(serve_pid))
+        children = _api_children(serve_pid)
+        with Receiver() as receiver, server.client(created["secret"]) as api:
+            hook = api.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.status"]})
+            assert hook.status_code == 201, hook.text
+            ids = send(api, DELIVERED, UNDELIVERED)
+            wait_for_final_webhooks(receiver, ids)
+            verify_all(receiver, hook.json()["secret"])
+
+            # What needs the connectors is passed on to the serve that runs them, whichever child answers.
+            for _ in range(6):
+                with httpx.Client() as fresh:  # a new connection each time: any child may take it
+                    health = fresh.get(f"{server.url}/healthz")
+                    assert health.status_code == 200 and health.json()["connectors"] == {"simulator": "up"}
+                    callback = fresh.post(f"{server.url}/callbacks/nope?x=1", content=b"{}")
+                    assert callback.status_code == 404 and "no connector named 'nope'" in callback.text
+
+        # A child that dies is replaced; stopping serve stops them all.
+        victim = min(children)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: len(_api_children(serve_pid)) == 2 and victim not in _api_children(serve_pid),
+            describe=lambda: _api_children(serve_pid),
+        )
+        children |= _api_children(serve_pid)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=15)

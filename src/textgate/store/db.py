@@ -28,6 +28,11 @@ from sqlalchemy.pool import NullPool
 T = TypeVar("T")
 
 
+def in_memory(url: str) -> bool:
+    """A SQLite database that lives in one process only (other processes cannot share it)."""
+    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,6 +26,7 @@ from textgate.routing.router import Router
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit
+from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
 
 DESCRIPTION = """
 textgate's native API. Authenticate with `Authorization: Bearer <secret>` or HTTP Basic `key_id:secret`.
@@ -38,7 +40,12 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock = utcnow,
     workers: bool | None = None,
+    api_processes: ApiProcesses | None = None,
+    forward: str | None = None,
 ) -> FastAPI:
+    """The gateway's ASGI app. ``api_processes``: children to start once the gateway runs (this process
+    then answers only what they pass on); ``forward``: this is such a child, and ``/healthz`` and provider
+    callbacks go to the parent at that URL (see web/processes.py)."""
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     run_workers = settings.run_workers if workers is None else workers
@@ -47,12 +54,36 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_sync(engine, prepare_database, engine)
         gateway = Gateway(settings=settings, engine=engine, clock=clock)
+        if forward is not None:
+            gateway.on_nudge = nudge_parent
         await gateway.start(workers=run_workers)
         app.state.gateway = gateway
+        if api_processes is not None:
+            await api_processes.start(on_nudge=gateway.nudge)
         try:
             yield
         finally:
+            if api_processes is not None:
+                await api_processes.stop()
             await gateway.stop()
+
+    async def to_parent(request: Request) -> Response:
+        """Pass a request that needs the running connectors on to the parent ``serve``."""
+        assert forward is not None
+        http = request.app.state.gateway.http
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        try:
+            answer = await http.request(
+                request.method,
+                forward + request.url.path,
+                params=request.query_params,
+                headers=headers,
+                content=await request.body(),
+            )
+        except httpx.HTTPError as exc:
+            return Response(f"the gateway's workers cannot be reached: {exc}", 503, media_type="text/plain")
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in (*HOP_BY_HOP, "content-length")}
+        return Response(answer.content, answer.status_code, headers=kept)
 
     app = FastAPI(
         title="textgate",
@@ -73,7 +104,10 @@ def create_app(
     app.state.dialects = install_dialects(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
-    async def healthz(request: Request) -> JSONResponse:
+    async def healthz(request: Request) -> Response:
+        if forward is not None:
+            return await to_parent(request)
+
         def _ping() -> None:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -96,6 +130,8 @@ def create_app(
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     async def connector_callback(name: str, request: Request) -> Response:
+        if forward is not None:
+            return await to_parent(request)
         gateway = request.app.state.gateway
         if gateway is None or not gateway.running:
             return Response(

@@ -23,6 +23,7 @@ import time
 from sqlalchemy import Engine
 
 from textgate.config import Settings
+from textgate.store.db import in_memory
 from textgate.workers.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,7 @@ class SenderProcesses:
                 os.write(proc.stdin.fileno(), b"!")
 
     async def start(self) -> None:
-        url = self.settings.database_url
-        if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/")):
+        if in_memory(self.settings.database_url):
             raise ValueError("webhook sender processes need a database file or server, not an in-memory one")
         self._stopping = False
         self.procs = [self._spawn() for _ in range(self.count)]
