@@ -305,13 +305,20 @@ def api_processes(gate: Gate, count: int) -> Iterator[list[Gate]]:
             stop(api.proc)
 
 
-def children(pid: int) -> list[int]:
-    """The child processes of ``pid`` (textgate's webhook senders)."""
+def children(pid: int, kind: str) -> list[int]:
+    """The child processes of ``pid`` of one kind: ``senders`` (webhook senders) or ``api`` (API processes,
+    ``TEXTGATE_API_PROCESSES``)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    found = []
+    for child in text.split():
+        with contextlib.suppress(OSError):
+            api = "--api-fd" in Path(f"/proc/{child}/cmdline").read_text()
+            if api == (kind == "api"):
+                found.append(int(child))
+    return found
 
 
 # -- CPU accounting ----------------------------------------------------------------------------------
@@ -651,16 +658,13 @@ def run_e2e(workdir: Path, smsc: Any, opts: argparse.Namespace, name: str = "e2e
             receiver(workdir, rport, hook.json()["secret"]) as rproc,
             api_processes(gate, opts.api_processes) as apis,
         ):
-            cpu = Cpu(
-                {
-                    "textgate": gate.proc.pid,
-                    **({"api": [a.proc.pid for a in apis]} if apis else {}),
-                    "smsc": smsc.proc.pid,
-                    "receiver": rproc.pid,
-                    "bench": os.getpid(),
-                    **({"senders": children(gate.proc.pid)} if children(gate.proc.pid) else {}),
-                }
-            )
+            api_pids = [a.proc.pid for a in apis] + children(gate.proc.pid, "api")
+            sender_pids = children(gate.proc.pid, "senders")
+            pids: dict[str, int | list[int]] = {"textgate": gate.proc.pid}
+            pids.update({"api": api_pids} if api_pids else {})
+            pids.update(smsc=smsc.proc.pid, receiver=rproc.pid, bench=os.getpid())
+            pids.update({"senders": sender_pids} if sender_pids else {})
+            cpu = Cpu(pids)
             cpu.mark()
             sampler_stop = threading.Event()
 
