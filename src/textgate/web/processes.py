@@ -26,13 +26,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
+
+from textgate.children import ChildProcesses
 
 log = logging.getLogger(__name__)
 
-RESTART_PAUSE_SECONDS = 1.0
-STOP_GRACE_SECONDS = 10.0
 #: Request headers not passed on when a child forwards a request to the parent.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host"}
@@ -49,17 +48,16 @@ class _Nudges(asyncio.Protocol):
         self.on_nudge()
 
 
-class ApiProcesses:
+class ApiProcesses(ChildProcesses):
     """``count`` children answering HTTP on the inherited socket ``listen_fd``, forwarding to ``forward``."""
 
+    kind = "API process"
+
     def __init__(self, count: int, listen_fd: int, forward: str) -> None:
-        self.count = count
+        super().__init__(count)
         self.listen_fd = listen_fd
         self.forward = forward
-        self.procs: list[subprocess.Popen[bytes]] = []
         self._on_nudge: Callable[[], None] = lambda: None
-        self._watch: asyncio.Task[None] | None = None
-        self._stopping = False
 
     async def _spawn(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "textgate", "serve", "--api-fd", str(self.listen_fd)]
@@ -80,42 +78,7 @@ class ApiProcesses:
 
     async def start(self, on_nudge: Callable[[], None]) -> None:
         self._on_nudge = on_nudge
-        self._stopping = False
-        self.procs = [await self._spawn() for _ in range(self.count)]
-        log.info("started %d API processes (pids %s)", self.count, [p.pid for p in self.procs])
-        self._watch = asyncio.create_task(self._keep_running(), name="api-processes")
-
-    async def _keep_running(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(RESTART_PAUSE_SECONDS)
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self._stopping:
-                    log.warning("API process %d exited with %s; starting another", proc.pid, proc.returncode)
-                    self.procs[i] = await self._spawn()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for proc in self.procs:
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                log.warning("API process %d did not stop in time; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
-        self.procs = []
+        await self.start_all()
 
 
 # -- in the child -----------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from sqlalchemy import Engine
 
+from textgate.children import ChildProcesses
 from textgate.config import Settings
 from textgate.store.db import in_memory
 from textgate.workers.webhooks import WebhookWorker
@@ -47,8 +47,6 @@ INHERITED = (
     "smtp_starttls",
     "log_level",
 )
-RESTART_PAUSE_SECONDS = 1.0
-STOP_GRACE_SECONDS = 10.0
 
 
 class _Nudges(asyncio.Protocol):
@@ -110,18 +108,17 @@ def sender_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class SenderProcesses:
+class SenderProcesses(ChildProcesses):
     """``count`` child processes running ``textgate webhooks worker``, kept running until :meth:`stop`."""
 
+    kind = "webhook sender"
+
     def __init__(self, settings: Settings, count: int) -> None:
+        super().__init__(count)
         self.settings = settings
-        self.count = count
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._watch: asyncio.Task[None] | None = None
-        self._stopping = False
         self._nudge_pending = False
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    async def _spawn(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "textgate", "webhooks", "worker", "--stdin-nudges"]
         proc = subprocess.Popen(cmd, env=sender_env(self.settings), stdin=subprocess.PIPE)
         assert proc.stdin is not None
@@ -155,40 +152,4 @@ class SenderProcesses:
     async def start(self) -> None:
         if in_memory(self.settings.database_url):
             raise ValueError("webhook sender processes need a database file or server, not an in-memory one")
-        self._stopping = False
-        self.procs = [self._spawn() for _ in range(self.count)]
-        log.info("started %d webhook sender processes (pids %s)", self.count, [p.pid for p in self.procs])
-        self._watch = asyncio.create_task(self._keep_running(), name="webhook-senders")
-
-    async def _keep_running(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(RESTART_PAUSE_SECONDS)
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self._stopping:
-                    log.warning(
-                        "webhook sender %d exited with %s; starting another", proc.pid, proc.returncode
-                    )
-                    self.procs[i] = self._spawn()
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
-        for proc in self.procs:
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for proc in self.procs:
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                log.warning("webhook sender %d did not stop in time; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
-        self.procs = []
+        await self.start_all()
