@@ -99,3 +99,35 @@ def test_serve_answers_http_in_api_processes_and_dispatches_itself(tmp_path: Pat
     finally:
         server.stop()
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=15)
+
+
+@pytest.mark.e2e
+def test_api_processes_end_when_their_serve_is_killed(tmp_path: Path) -> None:
+    server = Server(f"sqlite:///{tmp_path}/textgate.db", tmp_path, api_processes="2")
+    start_with_account(server)
+    assert server.proc is not None
+    serve_pid = server.proc.pid
+    children: set[int] = set()
+    try:
+        wait_for(lambda: len(_api_children(serve_pid)) == 2, describe=lambda: _api_children(serve_pid))
+        children = _api_children(serve_pid)
+        server.kill()  # SIGKILL: no shutdown of its own; the children see their stdin close
+        wait_for(
+            lambda: not any(_alive(pid) for pid in children),
+            timeout=20,
+            describe=lambda: {pid: _alive(pid) for pid in children},
+        )
+    finally:
+        server.stop()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone and not a zombie waiting for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
