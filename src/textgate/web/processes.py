@@ -89,7 +89,8 @@ def nudge_parent() -> None:
 
 
 def exit_with_parent() -> None:
-    """End this child (as SIGTERM would) once the parent's end of its standard input closes."""
+    """End this child (as SIGTERM would) once the parent's end of its standard input closes. Also makes
+    standard output, the nudge pipe, non-blocking (see :func:`nudge_parent`)."""
     os.set_blocking(1, False)
 
     def watch() -> None:
