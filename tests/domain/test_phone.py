@@ -177,3 +177,16 @@ def test_is_mobile(e164: str, expected: bool | None) -> None:
 )
 def test_region_of(e164: str, expected: str | None) -> None:
     assert region_of(e164) == expected
+
+
+def test_international_numbers_are_read_once_for_every_region_and_can_be_read_ahead() -> None:
+    from textgate.domain import phone
+
+    number = "+44 7400 900123"
+    phone._normalize.cache_clear()
+    phone.read_ahead([number, 42, "07400 900124"])  # only the international one is read ahead
+    assert phone._normalize.cache_info().currsize == 1
+    hits = phone._normalize.cache_info().hits
+    assert normalize_number(number, region="US") == normalize_number(number, region="AU") == "+447400900123"
+    assert phone._normalize.cache_info().hits == hits + 2  # both found what read_ahead parsed
+    assert normalize_number("07400 900124", region="GB") == "+447400900124"  # national: by its region

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from textgate.api.deps import now_of
+from textgate.domain.phone import read_ahead
 from textgate.service.accounts import Account
 from textgate.service.send import Idempotency, SendRequest, SendResult, send_messages
 from textgate.store.batch import TransactionBatcher
@@ -29,6 +30,7 @@ async def accept_send(
     Raises the service's TextgateErrors; each surface renders them in its own format.
     """
     now = now_of(request)
+    read_ahead(req.to)  # parsing the numbers is CPU work that need not hold the database lock
 
     def _send(conn: Connection) -> SendResult:
         return send_messages(conn, authenticate(conn), req, now=now, idempotency=idempotency)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
@@ -117,10 +118,24 @@ def normalize_number(raw: str, *, region: str | None = None, field: str = "to") 
     dialling formats. Spaces, dashes, dots and parentheses are ignored; anything else is rejected.
     Raises :class:`ValidationError` naming ``field`` and the reason.
     """
-    ok, value = _normalize(raw, region.upper() if region else None)
+    # (An international number reads the same in every region: one cache entry serves them all.)
+    ok, value = _normalize(raw, None if _international(raw) else region.upper() if region else None)
     if not ok:
         raise _invalid(raw, field, value)
     return value
+
+
+def _international(raw: str) -> bool:
+    return raw.lstrip().startswith("+")
+
+
+def read_ahead(numbers: Iterable[object]) -> None:
+    """Parse the international numbers among ``numbers`` now, so that validating them later finds them
+    cached. A send does this before it waits for the database: inside the transaction, which holds
+    SQLite's one write lock, only the cached answers are looked up. Errors are left to that validation."""
+    for raw in numbers:
+        if isinstance(raw, str) and _international(raw):
+            _normalize(raw, None)
 
 
 @functools.lru_cache(maxsize=65536)
