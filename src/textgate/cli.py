@@ -136,9 +136,7 @@ def serve(
 
         exit_with_parent()
         application = create_app(settings, engine=engine, workers=False, forward=forward)
-        tune_gc()
-        config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
-        uvicorn.Server(config).run(sockets=[socket.socket(fileno=api_fd)])
+        _serve_on(application, socket.socket(fileno=api_fd), settings)
         return
     if settings.api_processes:
         from textgate.web.processes import ApiProcesses
@@ -152,9 +150,7 @@ def serve(
             settings.api_processes, public.fileno(), f"http://127.0.0.1:{internal.getsockname()[1]}"
         )
         application = create_app(settings, engine=engine, api_processes=children)
-        tune_gc()
-        config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
-        uvicorn.Server(config).run(sockets=[internal])
+        _serve_on(application, internal, settings)
         return
     application = create_app(settings, engine=engine)
     tune_gc()
@@ -165,6 +161,15 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+def _serve_on(application: Any, sock: socket.socket, settings: Settings) -> None:
+    """uvicorn on a socket made by ``serve`` (API processes and their parent), set up as ``serve`` is."""
+    import uvicorn
+
+    tune_gc()
+    config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @db_app.command("upgrade")
