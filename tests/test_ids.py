@@ -42,3 +42,30 @@ def test_short_ids_are_all_random(monkeypatch: pytest.MonkeyPatch) -> None:
     short = {ids.new_id("whw", 8) for _ in range(200)}
     assert len(short) == 200  # no time part shared by all of them
     assert all(re.fullmatch(r"whw_[0-9A-Za-z]{8}", i) for i in short)
+
+
+def test_ids_minted_in_threads_and_after_fork_are_distinct() -> None:
+    import os
+    import threading
+
+    minted: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: minted.extend(ids.new_id("m") for _ in range(500))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(minted)) == 2000
+
+    ids.new_id("m")  # the pool now holds bytes a forked child would otherwise reuse
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id's random part, then leave at once
+        os.write(write, ids.new_id("m", 16).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert child != ids.new_id("m", 16)

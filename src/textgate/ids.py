@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import string
+import threading
 import time
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -25,8 +26,28 @@ _TABLE = bytes(ord(_ALPHABET[b % 62]) for b in range(256))
 
 _last: tuple[int, str] = (-1, "")
 
+#: Random bytes are read from the OS this many at a time, per thread: each ``os.urandom`` is a system
+#: call that releases the GIL, and in a busy server every release can mean waiting to get it back.
+_POOL_BYTES = 4096
+_pool = threading.local()
+
+
+def _random_bytes(n: int) -> bytes:
+    buf: bytes = getattr(_pool, "buf", b"")
+    pos: int = getattr(_pool, "pos", 0)
+    if pos + n > len(buf):
+        buf, pos = os.urandom(max(_POOL_BYTES, n)), 0
+        _pool.buf = buf
+    _pool.pos = pos + n
+    return buf[pos : pos + n]
+
+
+# A child forked from this process must not mint the parent's next IDs.
+os.register_at_fork(after_in_child=lambda: _pool.__dict__.clear())
+
 
 def random_token(length: int = 22) -> str:
+    """Random base62 characters straight from the OS (for secrets)."""
     return os.urandom(length).translate(_TABLE).decode("ascii")
 
 
@@ -44,9 +65,9 @@ def new_id(prefix: str, length: int = 22) -> str:
     (12 random characters or more), otherwise all random."""
     global _last
     if length < 20:
-        return f"{prefix}_{random_token(length)}"
+        return f"{prefix}_{_random_bytes(length).translate(_TABLE).decode('ascii')}"
     ms = time.time_ns() // 1_000_000
     last = _last
     if last[0] != ms:
         last = _last = (ms, time_part(ms))
-    return f"{prefix}_{last[1]}{random_token(length - _TIME_CHARS)}"
+    return f"{prefix}_{last[1]}{_random_bytes(length - _TIME_CHARS).translate(_TABLE).decode('ascii')}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, Update, bindparam, insert, update
+from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, insert, update
 
 #: Bound values per statement: below SQLite's limit of 32,766 (3.32+), and rows per statement, so one
 #: statement's text stays small.
@@ -119,3 +119,10 @@ def update_rows(
         sql = f"UPDATE {name} SET {sets} FROM (VALUES {rows_sql}) AS v WHERE {where}"  # noqa: S608
         changed += conn.exec_driver_sql(sql, tuple(_flat(conn, table, columns, chunk))).rowcount
     return changed
+
+
+def dicts(result: CursorResult[Any]) -> list[dict[str, Any]]:
+    """A result's rows as dicts (column name to value): a quarter of the cost of ``dict(row._mapping)``
+    per row, which builds a mapping view first."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
