@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -23,6 +26,7 @@ from textgate.service.lists import ListEntryInput, add_list_entries, create_list
 from textgate.service.optouts import opt_out
 from textgate.service.policy import block_number
 from textgate.service.send import SendRequest, send_messages
+from textgate.store.db import make_engine
 from textgate.store.schema import bulk_sends, ledger_entries, messages
 from textgate.workers.bulk import BulkWorker
 
@@ -305,3 +309,25 @@ def test_the_blocklist_refuses_a_recipient_without_charging(engine: Engine) -> N
     assert codes == [("failed", "destination_blocked"), ("queued", None)]
     with engine.connect() as conn:
         assert balance(conn, t.account.id) == 9
+
+
+def test_an_idle_round_on_sqlite_does_not_queue_for_the_write_lock(
+    migrated_sqlite: Path, tmp_path: Path
+) -> None:
+    """With nothing due, a round answers from a snapshot while another process holds the write lock."""
+    db = tmp_path / "idle.db"
+    shutil.copyfile(migrated_sqlite, db)
+    engine = make_engine(f"sqlite:///{db}")
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a neighbour holding the lock
+    try:
+        done: list[int] = []
+        t = threading.Thread(target=lambda: done.append(BulkWorker(engine, clock=ManualClock(NOW)).round()))
+        t.start()
+        t.join(timeout=5)
+        assert done == [0]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        t.join()
+        engine.dispose()

@@ -133,3 +133,24 @@ def test_stored_values_are_what_sqlalchemy_itself_would_store(table: Engine) -> 
     assert len(raw) == 8
     for r in ours:
         assert raw[r["key"]] == raw["sa-" + r["key"]]
+
+
+def test_fetch_dicts_reads_what_sqlalchemy_reads(table: Engine) -> None:
+    wanted = [row(i, status="sent" if i % 4 else "queued") for i in range(60)]
+    wanted[5]["detail"] = {"nested": {"list": [1, 2.5, None, "\"quoted\" \\ and \u2603"]}}
+    wanted[6]["status"] = "123"  # text that looks like a number stays text
+    with table.begin() as conn:
+        fast.insert_rows(conn, rows_table, wanted)
+    query = (
+        select(rows_table)
+        .where(rows_table.c.status != "queued")
+        .order_by(rows_table.c.at.desc())
+        .limit(25)
+    )
+    with table.connect() as conn:
+        expected = [dict(r._mapping) for r in conn.execute(query)]
+        got = fast.fetch_dicts(conn, query)
+        assert len(got) == 25
+        assert got == expected  # same values, same types, same order
+        assert [type(v) for v in got[0].values()] == [type(v) for v in expected[0].values()]
+        assert fast.fetch_dicts(conn, query.where(rows_table.c.n < 0)) == []

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Receipt
 from textgate.service.status import change_statuses
-from textgate.store.fast import dicts
+from textgate.store.fast import fetch_dicts
 from textgate.store.schema import messages
 from textgate.webhooks.outbox import EndpointCache
 
@@ -35,7 +35,7 @@ def record_receipts(
     query = select(messages).where(messages.c.connector == connector, messages.c.carrier_id.in_(ids))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    rows: dict[str, dict[str, Any]] = {r["carrier_id"]: r for r in dicts(conn.execute(query))}
+    rows: dict[str, dict[str, Any]] = {r["carrier_id"]: r for r in fetch_dicts(conn, query)}
     found = [r.carrier_id in rows for r in receipts]
     pending = [r for r in receipts if r.carrier_id in rows]
     while pending:

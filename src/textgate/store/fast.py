@@ -14,10 +14,23 @@ rows leave out makes :func:`insert_rows` take the SQLAlchemy path, so defaults a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, insert, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
 #: Bound values per statement: below SQLite's limit of 32,766 (3.32+), and rows per statement, so one
 #: statement's text stays small.
@@ -126,3 +139,39 @@ def dicts(result: CursorResult[Any]) -> list[dict[str, Any]]:
     per row, which builds a mapping view first."""
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+_RESULT_PROCESSORS: dict[tuple[int, str], _Processor] = {}
+
+
+def _result_processor(conn: Connection, column: ColumnElement[Any]) -> _Processor:
+    key = (id(column.type), conn.dialect.name)
+    try:
+        return _RESULT_PROCESSORS[key]
+    except KeyError:
+        col_type = column.type.dialect_impl(conn.dialect)
+        proc = _RESULT_PROCESSORS[key] = col_type.result_processor(conn.dialect, None)
+        return proc
+
+
+def fetch_dicts(conn: Connection, query: Select[Any]) -> list[dict[str, Any]]:
+    """``query``'s rows as dicts, in its order.
+
+    On SQLite the rows come back as ONE value: the query is wrapped in ``json_group_array(json_array(
+    ...))``, so ``sqlite3`` steps once instead of once per row. Each step releases the GIL, and in
+    ``serve`` the event loop is waiting for it: the database thread, holding the write lock, then waits
+    for the loop before it can read the next row. The columns must be ones JSON carries (text, numbers,
+    NULL; no blobs); each goes through its type's result processor, as SQLAlchemy's rows would.
+    """
+    if conn.dialect.name != "sqlite":
+        return dicts(conn.execute(query))
+    sub = query.subquery()
+    columns = list(sub.c)
+    packed = conn.execute(select(func.json_group_array(func.json_array(*columns)))).scalar_one()
+    keys = [c.key for c in columns]
+    procs = [_result_processor(conn, c) for c in columns]
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    for values in json.loads(packed):
+        append({k: (v if p is None else p(v)) for k, v, p in zip(keys, values, procs, strict=True)})
+    return rows

@@ -36,7 +36,7 @@ from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Deferred, OutboundMessage, SubmitOutcome, Submitted
 from textgate.service.status import ConcurrentUpdate, change_status, change_statuses
 from textgate.store.db import run_sync
-from textgate.store.fast import dicts, insert_rows
+from textgate.store.fast import fetch_dicts, insert_rows
 from textgate.store.schema import message_events, messages
 from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.idle import IdleWait
@@ -99,7 +99,7 @@ class DispatchWorker:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = dicts(conn.execute(query))
+            rows = fetch_dicts(conn, query)
             claimed: list[Mapping[str, Any]] = []
             for row in rows:
                 if row["expires_at"] is not None and row["expires_at"] <= now:
@@ -173,7 +173,7 @@ class DispatchWorker:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()  # receipts may race for the same rows
-            held = {r["id"]: r for r in dicts(conn.execute(query))}
+            held = {r["id"]: r for r in fetch_dicts(conn, query)}
             # By the connector that took them: a router's member, so the ``sent`` event names it.
             accepted: dict[str, list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]] = {}
             for row, outcome in zip(claimed, outcomes, strict=True):
