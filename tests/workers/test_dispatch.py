@@ -372,3 +372,67 @@ def test_a_round_tells_the_connector_once_its_answers_are_recorded(engine: Engin
     assert {rig.row(i).carrier_id for i in ids} == seen[0]
     assert run(rig.worker.run_once()) == 0
     assert len(seen) == 1  # an empty round records nothing and says nothing
+
+
+def test_record_and_claim_stores_a_round_and_takes_the_next_in_one_go(engine: Engine) -> None:
+    rig = Rig(engine, credits=1000)
+    rig.worker.batch = 3
+    first = rig.send([f"+1555{3_000_000 + i:07d}" for i in range(3)])
+    claimed = rig.worker.claim()
+    assert sorted(r["id"] for r in claimed) == sorted(first)
+    second = rig.send([f"+1555{3_000_100 + i:07d}" for i in range(2)])
+    taken = rig.worker.record_and_claim(claimed, ["C-1", "C-2", "C-3"])
+    assert sorted(r["id"] for r in taken) == sorted(second)
+    assert {rig.row(i).status for i in first} == {"sent"}
+    assert sorted(rig.row(i).carrier_id for i in first) == ["C-1", "C-2", "C-3"]
+    assert {(rig.row(i).status, rig.row(i).lease_owner) for i in second} == {("sending", "w1")}
+
+
+def test_a_failed_claim_does_not_undo_the_round_it_was_joined_to(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig(engine, credits=1000)
+    first = rig.send(["+15553000201", "+15553000202"])
+    claimed = rig.worker.claim()
+    rig.send("+15553000203")
+
+    def broken(conn: Any, now: Any) -> Any:
+        conn.execute(messages.update().values(body="clobbered"))  # written, then rolled back
+        raise RuntimeError("claim failed")
+
+    monkeypatch.setattr(rig.worker, "_claim_in", broken)
+    assert rig.worker.record_and_claim(claimed, ["C-1", "C-2"]) == []
+    assert [rig.row(i).status for i in first] == ["sent", "sent"]
+    with engine.connect() as conn:
+        assert "clobbered" not in set(conn.execute(select(messages.c.body)).scalars())
+
+
+def test_the_running_loop_drains_full_rounds_and_finishes_a_claimed_round_on_stop(engine: Engine) -> None:
+    rig = Rig(engine, credits=1000)
+    rig.worker.batch = 4
+    ids = rig.send([f"+1555{3_000_300 + i:07d}" for i in range(10)])
+    joined: list[int] = []
+    record_and_claim = rig.worker.record_and_claim
+
+    def counting(claimed: Any, outcomes: Any) -> Any:
+        taken = record_and_claim(claimed, outcomes)
+        joined.append(len(taken))
+        return taken
+
+    rig.worker.record_and_claim = counting  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(rig.worker.run(stop))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if all(rig.status(i) == "sent" for i in ids):
+                break
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    run(scenario())
+    assert {rig.status(i) for i in ids} == {"sent"}
+    assert joined[:2] == [4, 2]  # full rounds: 4 recorded with the next 4 taken, then with the last 2
+    with engine.connect() as conn:  # nothing left under a lease
+        assert conn.execute(select(func.count()).where(messages.c.lease_owner.is_not(None))).scalar_one() == 0

@@ -24,6 +24,14 @@ class IdleWait:
         """Wake the loop now (call from the event loop's thread)."""
         self._event.set()
 
+    def take_nudge(self) -> bool:
+        """Whether a nudge came since the last wait (and consume it: the next wait waits again)."""
+        if not self._event.is_set():
+            return False
+        self._event.clear()
+        self.current = self.base
+        return True
+
     def worked(self) -> None:
         """A round found work: the next idle wait starts short again."""
         self.current = self.base
