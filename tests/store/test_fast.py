@@ -137,15 +137,12 @@ def test_stored_values_are_what_sqlalchemy_itself_would_store(table: Engine) -> 
 
 def test_fetch_dicts_reads_what_sqlalchemy_reads(table: Engine) -> None:
     wanted = [row(i, status="sent" if i % 4 else "queued") for i in range(60)]
-    wanted[5]["detail"] = {"nested": {"list": [1, 2.5, None, "\"quoted\" \\ and \u2603"]}}
+    wanted[5]["detail"] = {"nested": {"list": [1, 2.5, None, '"quoted" \\ and \u2603']}}
     wanted[6]["status"] = "123"  # text that looks like a number stays text
     with table.begin() as conn:
         fast.insert_rows(conn, rows_table, wanted)
     query = (
-        select(rows_table)
-        .where(rows_table.c.status != "queued")
-        .order_by(rows_table.c.at.desc())
-        .limit(25)
+        select(rows_table).where(rows_table.c.status != "queued").order_by(rows_table.c.at.desc()).limit(25)
     )
     with table.connect() as conn:
         expected = [dict(r._mapping) for r in conn.execute(query)]
@@ -154,3 +151,21 @@ def test_fetch_dicts_reads_what_sqlalchemy_reads(table: Engine) -> None:
         assert got == expected  # same values, same types, same order
         assert [type(v) for v in got[0].values()] == [type(v) for v in expected[0].values()]
         assert fast.fetch_dicts(conn, query.where(rows_table.c.n < 0)) == []
+
+
+def test_sqlite_timestamp_reader_keeps_every_value_apart_past_its_memo() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from textgate.store import schema
+
+    bind = schema.TS.bind_processor(sqlite.dialect())
+    read = schema.TS.result_processor(sqlite.dialect(), None)
+    assert bind is not None and read is not None
+    values = [T0 + timedelta(microseconds=i) for i in range(schema.RESULT_MEMO * 3)]
+    texts = [bind(v) for v in values]
+    for _ in range(2):  # the second pass reads what the first left (or cleared) in the memo
+        for text, value in zip(texts, values, strict=True):
+            got = read(text)
+            assert got == value and got.tzinfo is UTC
+            assert read(texts[0]) == values[0]  # another column's value in between
+    assert read(None) is None

@@ -32,6 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+#: Timestamp texts remembered by the SQLite result processor (see ``UTCDateTime.result_processor``).
+RESULT_MEMO = 512
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend.
@@ -88,20 +91,24 @@ class UTCDateTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        memo: tuple[Any, Any] = (None, None)
+        # One processor serves every timestamp column, and a batch's rows repeat a few values (created,
+        # updated, due) in turn: a small table of recent texts, emptied when full, catches them all.
+        # The datetimes are immutable, so handing one out twice is safe.
+        seen: dict[Any, datetime] = {}
 
         def process(value: Any) -> datetime | None:
-            nonlocal memo
             if value is None:
                 return None
-            seen = memo
-            if value == seen[0]:
-                return seen[1]  # type: ignore[no-any-return]
+            result = seen.get(value)
+            if result is not None:
+                return result
             if isinstance(value, str):
                 result = datetime.fromisoformat(value).replace(tzinfo=UTC)
             else:
                 result = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-            memo = (value, result)
+            if len(seen) >= RESULT_MEMO:
+                seen.clear()
+            seen[value] = result
             return result
 
         return process
