@@ -141,11 +141,12 @@ def dicts(result: CursorResult[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-_RESULT_PROCESSORS: dict[tuple[int, str], _Processor] = {}
+# Keyed by the type object itself (held here, so its id is never reused by another).
+_RESULT_PROCESSORS: dict[tuple[Any, str], _Processor] = {}
 
 
 def _result_processor(conn: Connection, column: ColumnElement[Any]) -> _Processor:
-    key = (id(column.type), conn.dialect.name)
+    key = (column.type, conn.dialect.name)
     try:
         return _RESULT_PROCESSORS[key]
     except KeyError:
