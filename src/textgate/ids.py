@@ -20,8 +20,8 @@ _SORTED = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _TIME_CHARS = 8  # 62**8 milliseconds: until the year 8888
 
 # Each random byte picks a character by ``byte % 62``. The slight bias (the first 8 characters come up
-# 5/4 as often) costs under 0.1 bit of the random part; in exchange, minting an id is one urandom read
-# and one C-level translate — ids are minted per recipient on the hot send path.
+# 5/4 as often) costs under 0.1 bit of the random part; in exchange, minting an id is a slice of pooled
+# random bytes and one C-level translate — ids are minted per recipient on the hot send path.
 _TABLE = bytes(ord(_ALPHABET[b % 62]) for b in range(256))
 
 _last: tuple[int, str] = (-1, "")
