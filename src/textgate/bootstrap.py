@@ -22,19 +22,27 @@ from sqlalchemy import Connection, Engine
 from textgate.config import Settings
 from textgate.domain.clock import Clock, utcnow
 from textgate.domain.errors import NotFound, TextgateError
-from textgate.providers.base import Connector, ConnectorContext, InboundMessage, Receipt
+from textgate.providers.base import (
+    Connector,
+    ConnectorContext,
+    InboundMessage,
+    InboundPart,
+    LateAnswer,
+    Receipt,
+)
 from textgate.providers.simulator.connector import SimulatorConnector
 from textgate.routing.registry import build_connector_from_settings
 from textgate.routing.router import Router
-from textgate.service.inbound import receive_inbound
-from textgate.service.memory import forget, forget_expired, recall, remember
+from textgate.service.inbound import receive_inbound, receive_inbound_part
 from textgate.service.receipts import record_receipts
+from textgate.service.submissions import record_late_answer
 from textgate.store.batch import Coalescer
-from textgate.store.db import make_engine, reading, run_sync
+from textgate.store.db import make_engine, run_sync
 from textgate.store.migrate import current_revision, head_revision, upgrade
 from textgate.webhooks.outbox import EndpointCache
 from textgate.workers.bulk import BulkWorker
 from textgate.workers.dispatch import DispatchWorker, RetryPolicy
+from textgate.workers.housekeeping import Housekeeping
 from textgate.workers.senders import SenderProcesses
 from textgate.workers.webhooks import WebhookWorker
 
@@ -57,70 +65,79 @@ def prepare_database(engine: Engine) -> None:
         )
 
 
-#: How often expired connector memory is deleted (while connectors write to it).
-MEMORY_SWEEP = timedelta(minutes=10)
-
-
 class GatewaySink:
-    """Where connectors report: receipts and inbound messages become store transactions."""
+    """Where connectors report: receipts, inbound messages, parts of them and late answers become store
+    transactions (a :class:`~textgate.providers.base.DurableSink`)."""
 
-    def __init__(self, engine: Engine, clock: Clock, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        on_change: Callable[[], None] | None = None,
+        *,
+        keep_for: timedelta = timedelta(hours=1),
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.keep_for = keep_for
         # Called after a receipt or inbound message was stored (it may have queued webhooks).
         self.on_change = on_change or (lambda: None)
         # Receipts from every connector and session that arrive while a transaction is running are
         # applied together by one record_receipts call per connector in the next one.
-        self._receipts: Coalescer[tuple[str, Receipt], bool] = Coalescer(engine, self._record)
-        self._next_sweep = clock()
+        self._receipts: Coalescer[tuple[str, Receipt, bool], str | None] = Coalescer(engine, self._record)
 
-    def _record(self, conn: Connection, items: list[tuple[str, Receipt]]) -> list[bool]:
+    def _record(self, conn: Connection, items: list[tuple[str, Receipt, bool]]) -> list[str | None]:
         now = self.clock()
         cache = EndpointCache()
-        by_connector: dict[str, list[int]] = {}
-        for i, (connector, _receipt) in enumerate(items):
-            by_connector.setdefault(connector, []).append(i)
-        found = [False] * len(items)
-        for connector, indexes in by_connector.items():
-            matched = record_receipts(conn, connector, [items[i][1] for i in indexes], now=now, cache=cache)
+        groups: dict[tuple[str, bool], list[int]] = {}
+        for i, (connector, _receipt, keep) in enumerate(items):
+            groups.setdefault((connector, keep), []).append(i)
+        found: list[str | None] = [None] * len(items)
+        for (connector, keep), indexes in groups.items():
+            matched = record_receipts(
+                conn,
+                connector,
+                [items[i][1] for i in indexes],
+                now=now,
+                cache=cache,
+                keep=keep,
+                keep_for=self.keep_for,
+            )
             for i, hit in zip(indexes, matched, strict=True):
                 found[i] = hit
         return found
 
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
-        matched = await self._receipts.submit([(connector, r) for r in receipts])
-        if any(matched):
+        matched = await self._receipts.submit([(connector, r, False) for r in receipts])
+        if any(m is not None for m in matched):
+            self.on_change()
+        return [m is not None for m in matched]
+
+    async def keep_receipts(self, connector: str, receipts: list[Receipt]) -> list[str | None]:
+        matched = await self._receipts.submit([(connector, r, True) for r in receipts])
+        if any(m is not None for m in matched):
             self.on_change()
         return matched
 
-    # -- connector memory (ConnectorMemory) --------------------------------------------------------
-    async def remember(self, connector: str, values: dict[str, dict[str, Any]], ttl: float) -> None:
-        now = self.clock()
-
-        def _apply() -> None:
+    async def inbound_part(self, connector: str, part: InboundPart) -> str | None:
+        def _apply() -> str | None:
             with self.engine.begin() as conn:
-                remember(conn, connector, values, expires_at=now + timedelta(seconds=ttl))
-                if now >= self._next_sweep:  # expired rows go in bulk, now and then
-                    self._next_sweep = now + MEMORY_SWEEP
-                    forget_expired(conn, now=now)
+                view = receive_inbound_part(conn, connector, part, now=self.clock())
+                return str(view["id"]) if view is not None else None
 
-        await run_sync(self.engine, _apply)
+        stored = await run_sync(self.engine, _apply)
+        if stored is not None:
+            self.on_change()
+        return stored
 
-    async def recall(self, connector: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-        now = self.clock()
-
-        def _read() -> dict[str, dict[str, Any]]:
-            with reading(self.engine) as conn:
-                return recall(conn, connector, keys, now=now)
-
-        return await run_sync(self.engine, _read)
-
-    async def forget(self, connector: str, keys: list[str]) -> None:
-        def _apply() -> None:
+    async def late_answer(self, connector: str, answer: LateAnswer) -> None:
+        def _apply() -> str:
             with self.engine.begin() as conn:
-                forget(conn, connector, keys)
+                return record_late_answer(conn, connector, answer, now=self.clock())
 
-        await run_sync(self.engine, _apply)
+        outcome = await run_sync(self.engine, _apply)
+        log.info("late answer for %s via %s: %s", answer.message_id, connector, outcome)
+        self.on_change()
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         def _apply() -> str | None:
@@ -188,6 +205,7 @@ class Gateway:
     dispatchers: list[DispatchWorker] = field(default_factory=list)
     webhooks: WebhookWorker | None = None
     bulk: BulkWorker | None = None
+    housekeeping: Housekeeping | None = None
     http: httpx.AsyncClient | None = None
     senders: SenderProcesses | None = None
     #: Called on every nudge as well (an API process tells its parent ``serve`` this way).
@@ -225,6 +243,8 @@ class Gateway:
             self.engine, clock=self.clock, poll_interval=s.poll_interval, idle_max=s.idle_poll_max
         )
         self.bulk.on_expanded = self.nudge_dispatch
+        self.housekeeping = Housekeeping(self.engine, clock=self.clock)
+        self.housekeeping.on_change = self.nudge_webhooks
 
     def _dispatch_worker(self) -> DispatchWorker:
         s = self.settings
@@ -246,7 +266,13 @@ class Gateway:
         if not workers:
             return
         self._stop.clear()
-        await self.connector.start(GatewaySink(self.engine, self.clock, on_change=self.nudge_webhooks))
+        sink = GatewaySink(
+            self.engine,
+            self.clock,
+            on_change=self.nudge_webhooks,
+            keep_for=timedelta(seconds=self.settings.early_receipt_ttl),
+        )
+        await self.connector.start(sink)
         # Several rounds in flight: while one batch is with the carrier, the next is claimed and the last
         # recorded (each claims under its own lease, so no message is in two rounds).
         self._tasks = [
@@ -260,6 +286,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.webhooks.run(self._stop), name="webhooks"))
         if self.bulk is not None:
             self._tasks.append(asyncio.create_task(self.bulk.run(self._stop), name="bulk"))
+        if self.housekeeping is not None:
+            self._tasks.append(asyncio.create_task(self.housekeeping.run(self._stop), name="housekeeping"))
 
     def connectors(self) -> dict[str, Connector]:
         """Every carrier connector by name: the router's members, or the one connector."""

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     poll_interval: float = 0.05
     #: Longest wait of an idle background loop (waits double from poll_interval up to this).
     idle_poll_max: float = 1.0
+    #: Seconds a delivery receipt whose message is not known yet (it overtook the submission's answer) is
+    #: kept for it.
+    early_receipt_ttl: float = 3600.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     max_attempts: int = 8

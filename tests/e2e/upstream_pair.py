@@ -274,18 +274,19 @@ class Pair:
             describe=lambda: self.statuses_sent_to_customer(message_id),
         )
 
-    def wait_retried(self, message_id: str, times: int) -> None:
-        """Until the message has gone back to the queue ``times`` times with a retryable provider_error."""
+    def wait_deferred(self, message_id: str, times: int) -> None:
+        """Until the message has gone back to the queue ``times`` times because no connector could take it
+        (a wait, not an attempt)."""
 
-        def retried() -> bool:
-            failures = [
+        def deferred() -> bool:
+            waits = [
                 e
                 for e in self.timeline(message_id)
-                if e["status"] == "queued" and e["error_code"] == "provider_error"
+                if e["status"] == "queued" and "no connector" in str((e["detail"] or {}).get("deferred"))
             ]
-            return len(failures) >= times
+            return len(waits) >= times
 
-        wait_for(retried, describe=lambda: self.timeline(message_id))
+        wait_for(deferred, describe=lambda: self.timeline(message_id))
 
     def statuses_sent_to_customer(self, message_id: str) -> list[str]:
         return [

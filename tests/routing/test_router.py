@@ -18,7 +18,7 @@ from tests.routing.fakes import (
     timed_out_after_sending,
 )
 from textgate.domain.errors import CarrierError, ErrorKind
-from textgate.providers.base import Health, OutboundMessage, SubmitOutcome, Submitted
+from textgate.providers.base import Deferred, Health, OutboundMessage, SubmitOutcome, Submitted
 from textgate.routing.config import RouteSpec, Strategy
 from textgate.routing.router import FailoverPolicy, Router
 
@@ -77,10 +77,25 @@ def test_the_last_member_refusing_ends_the_round_with_its_error() -> None:
     assert len(a.submitted) == len(b.submitted) == 1
 
 
+def busy() -> CarrierError:
+    """The SMSC answered the submit with an error it may not give next time (ESME_RSUBMITFAIL)."""
+    return CarrierError("submit failed", kind=ErrorKind.PROVIDER_ERROR, retryable=True, command_status=0x45)
+
+
+def test_throttles_never_open_a_breaker_and_go_on_to_the_next_member() -> None:
+    a = FakeConnector("a", lambda m: throttled())
+    b = FakeConnector("b")
+    router = pair(a, b, threshold=3)
+    msgs = [message() for _ in range(10)]
+    assert submit(router, msgs) == [Submitted(f"b-{m.id}", "b") for m in msgs]
+    assert router.members["a"].breaker.state.value == "closed"  # flow control, not a failure
+    assert len(a.submitted) == 10  # still tried: it was only busy
+
+
 def test_a_failing_member_is_skipped_while_its_breaker_is_open_then_tried_once() -> None:
     tick = Tick()
     failing = True
-    a = FakeConnector("a", lambda m: throttled() if failing else None)
+    a = FakeConnector("a", lambda m: busy() if failing else None)
     b = FakeConnector("b")
     router = pair(a, b, tick=tick, threshold=3)
     submit(router, [message() for _ in range(3)])  # three refusals in a row open a's breaker
@@ -99,7 +114,7 @@ def test_a_failing_member_is_skipped_while_its_breaker_is_open_then_tried_once()
     assert router.health() is Health.UP
 
 
-def test_a_member_that_is_down_is_skipped_and_none_left_is_a_retryable_error() -> None:
+def test_a_member_that_is_down_is_skipped_and_none_left_is_a_wait_not_an_error() -> None:
     a = FakeConnector("a", health=Health.DOWN)
     b = FakeConnector("b")
     router = pair(a, b)
@@ -109,8 +124,10 @@ def test_a_member_that_is_down_is_skipped_and_none_left_is_a_retryable_error() -
     b.state = Health.DOWN
     assert router.health() is Health.DOWN
     (outcome,) = submit(router, [message()])
-    assert isinstance(outcome, CarrierError) and outcome.retryable
-    assert "no connector can take the message now (a: down, b: down)" in outcome.message
+    assert isinstance(outcome, Deferred)  # no attempt counted: waiting for a carrier is not failing
+    assert 1.0 <= outcome.seconds <= 33.0
+    assert "no connector can take the message now (a: down, b: down)" in outcome.reason
+    assert router.capacity() == 0  # so the dispatcher claims nothing until one is back
     a.state = Health.UP  # the SMPP session re-bound: usable again without waiting out the cooldown
     m2 = message()
     assert submit(router, [m2]) == [Submitted(f"a-{m2.id}", "a")]

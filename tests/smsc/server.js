@@ -20,6 +20,15 @@
 //   receipt_err         err: value in the receipt text; default "000" / "001" when not delivered
 //   receipt_parts       {"2": "UNDELIV"}: receipt stat per part number (UDH or SAR sequence number)
 //   receipt_seconds     write the receipt's dates with seconds (YYMMDDhhmmss); default false
+//   throttle_every      answer every Nth submit_sm (counted over all destinations using the rule) with
+//                       ESME_RTHROTTLED instead; default 0 (never)
+//   slow_every, slow_ms answer every Nth submit_sm only after slow_ms (longer than the ESME's timeout)
+//   drop_at_outstanding when a session has this many submits unanswered, drop it abruptly (responses
+//                       not sent; the submits were not taken); drop_times: how often (default 1)
+// Session-wide limits (POST /limits): {"tps": N} answers ESME_RTHROTTLED to submits beyond N a second per
+// session (a sliding one-second window), as a carrier enforcing a contracted rate does.
+// Receipts for a session that is gone, and deliver_sm left unanswered when a session drops, are kept and
+// sent on the next bind of a session that can receive (as an SMSC keeps them for an unbound ESME).
 // Message ids are (id-base + counter) as 8-digit upper-case hex, e.g. "000F4241".
 //
 // Control channel (HTTP, JSON bodies):
@@ -32,6 +41,11 @@
 //                  esm_class?}         push an MO deliver_sm (multi-part when parts > 1); esm_class 4
 //                                        makes it a receipt whose text is `text` (for ids never submitted)
 //   POST /drop {session?}                close SMPP connections abruptly (all, or one); the process stays
+//   POST /refuse_binds {seconds, status?} answer binds with an error (default ESME_RBINDFAIL) meanwhile
+//   POST /outage {seconds}               drop every session and refuse connections (stop listening) for
+//                                        that long, then listen again on the same port
+//   POST /limits {tps?}                  session-wide limits (see above); {} clears them
+//   GET  /counts                         {submits, accepted, throttled, distinct: {dest|ref|n: count}}
 'use strict';
 
 const http = require('http');
@@ -49,6 +63,14 @@ let nextId = Number(arg('id-base', '1000000'));
 const records = [];
 let rules = {};
 let defaultRule = {};
+let limits = {};
+let refuseBindsUntil = 0;
+let refuseBindStatus = 0;
+let outageUntil = 0;
+const counters = { submits: 0, accepted: 0, throttled: 0 };
+const ruleCounters = {};
+let dropsDone = 0;
+const keptDelivers = []; // deliver_sm options waiting for a bound receiver
 let sessionCounter = 0;
 const sessions = new Map(); // number -> {session, system_id, mode, outstanding, max_outstanding}
 const stats = {};
@@ -133,12 +155,59 @@ function sendReceipt(info, submitted, id, rule) {
     options.receipted_message_id = rid;
     options.message_state = STATES[stat] || 7;
   }
-  if (!info.session.socket.writable) return;
-  info.session.deliver_sm(options, (resp) => {
-    record({ command: 'deliver_sm_resp', session: info.number, status: resp.command_status, receipt_for: rid });
-  });
-  record({ command: 'deliver_sm', kind: 'receipt', session: info.number, message_id: rid, stat: stat });
+  options._receipt_for = rid;
+  options._stat = stat;
+  pushDeliver(options, info.number);
 }
+
+// Send a deliver_sm to the session it belongs to if it can take it, else any receiver, else keep it.
+function pushDeliver(options, preferred) {
+  let target = sessions.get(preferred);
+  if (!target || target.mode === 'transmitter' || !target.session.socket.writable) {
+    target = [...sessions.values()].find((s) => s.mode !== 'transmitter' && s.session.socket.writable);
+  }
+  if (!target) {
+    keptDelivers.push(options);
+    return;
+  }
+  const wire = Object.assign({}, options);
+  delete wire._receipt_for;
+  delete wire._stat;
+  target.unanswered.add(options);
+  target.session.deliver_sm(wire, (resp) => {
+    target.unanswered.delete(options);
+    record({ command: 'deliver_sm_resp', session: target.number, status: resp.command_status,
+      receipt_for: options._receipt_for || null });
+  });
+  record({ command: 'deliver_sm', kind: options._receipt_for ? 'receipt' : 'mo', session: target.number,
+    message_id: options._receipt_for || null, stat: options._stat || null });
+}
+
+function flushKept() {
+  const waiting = keptDelivers.splice(0, keptDelivers.length);
+  for (const options of waiting) pushDeliver(options, -1);
+}
+
+const recentSubmits = new Map(); // session -> timestamps of the last second's submits
+function overRate(number) {
+  if (!limits.tps) return false;
+  const now = Date.now();
+  const times = (recentSubmits.get(number) || []).filter((t) => now - t < 1000);
+  recentSubmits.set(number, times);
+  if (times.length >= limits.tps) return true;
+  times.push(now);
+  return false;
+}
+
+function distinctKey(entry) {
+  let ref = entry.sar_msg_ref_num;
+  for (const udh of entry.udh) {
+    if (udh.startsWith('0003')) ref = parseInt(udh.slice(4, 6), 16);
+    if (udh.startsWith('0804')) ref = parseInt(udh.slice(4, 8), 16);
+  }
+  return entry.destination_addr + '|' + (ref === null || ref === undefined ? '-' : ref) + '|' + partNumber(entry);
+}
+const distinct = {};
 
 function onSubmit(info, pdu) {
   const sm = pdu.short_message || {};
@@ -167,7 +236,13 @@ function onSubmit(info, pdu) {
   };
   if (entry.text === null || entry.text === '') entry.text = entry.payload_text;
   const rule = ruleFor(pdu.destination_addr);
-  const status = statusCode(rule.status);
+  const ruleKey = JSON.stringify(rule);
+  const seen = (ruleCounters[ruleKey] = (ruleCounters[ruleKey] || 0) + 1);
+  let status = statusCode(rule.status);
+  counters.submits += 1;
+  if (status === 0 && rule.throttle_every && seen % rule.throttle_every === 0) status = ERRORS.ESME_RTHROTTLED;
+  if (status === 0 && overRate(info.number)) status = ERRORS.ESME_RTHROTTLED;
+  if (status === ERRORS.ESME_RTHROTTLED) counters.throttled += 1;
   info.outstanding += 1;
   info.max_outstanding = Math.max(info.max_outstanding, info.outstanding);
   stats[info.number] = info.max_outstanding;
@@ -175,22 +250,44 @@ function onSubmit(info, pdu) {
   if (status === 0) {
     id = nextId++;
     entry.message_id = renderId(id, 'same');
+    counters.accepted += 1;
+    const key = distinctKey(entry);
+    distinct[key] = (distinct[key] || 0) + 1;
   }
   entry.status = status;
   record(entry);
+  info.pending.add(entry);
+  if (rule.drop_at_outstanding && info.outstanding >= rule.drop_at_outstanding &&
+      dropsDone < (rule.drop_times || 1)) {
+    // A full window in flight and the connection goes: nothing outstanding is answered - or taken.
+    dropsDone += 1;
+    for (const pending of info.pending) {
+      if (pending.status === 0) {
+        counters.accepted -= 1;
+        distinct[distinctKey(pending)] -= 1;
+        pending.status = -1; // recorded as received, but not taken
+      }
+    }
+    record({ command: 'drop', session: info.number, outstanding: info.outstanding });
+    info.dropping = true;
+    info.session.destroy();
+    return;
+  }
   const receiptRule = Object.assign({ receipt: 'DELIVRD', receipt_delay_ms: 20 }, rule);
   const wantsReceipt = id !== null && (pdu.registered_delivery & 0x01) && receiptRule.receipt;
   const submittedInfo = { session: info.session, number: info.number, submitted_at: new Date() };
   const respond = () => {
     info.outstanding -= 1;
-    if (!info.session.socket.writable) return;
+    info.pending.delete(entry);
+    if (info.dropping || !info.session.socket.writable) return;
     const options = status === 0 ? { message_id: entry.message_id } : { command_status: status };
     info.session.send(pdu.response(options));
     record({ command: 'submit_sm_resp', session: info.number, sequence_number: pdu.sequence_number,
       status: status, message_id: entry.message_id || null });
   };
-  const receipt = () => sendReceipt(submittedInfo, entry, id, receiptRule);
-  const respDelay = rule.resp_delay_ms || 0;
+  const receipt = () => { if (!info.dropping) sendReceipt(submittedInfo, entry, id, receiptRule); };
+  let respDelay = rule.resp_delay_ms || 0;
+  if (rule.slow_every && seen % rule.slow_every === 0) respDelay = rule.slow_ms || 5000;
   if (wantsReceipt && receiptRule.receipt_before_resp) {
     setTimeout(receipt, 0);
     setTimeout(respond, Math.max(respDelay, receiptRule.receipt_delay_ms, 50));
@@ -203,24 +300,32 @@ function onSubmit(info, pdu) {
 }
 
 function onBind(session, number, mode, pdu) {
-  const ok = pdu.system_id === SYSTEM_ID && pdu.password === PASSWORD;
+  const refusing = Date.now() < refuseBindsUntil;
+  const ok = pdu.system_id === SYSTEM_ID && pdu.password === PASSWORD && !refusing;
   record({ command: 'bind_' + mode, session: number, system_id: pdu.system_id, system_type: pdu.system_type,
     ok: ok });
   if (!ok) {
-    const status = pdu.system_id === SYSTEM_ID ? ERRORS.ESME_RINVPASWD : ERRORS.ESME_RINVSYSID;
+    let status = pdu.system_id === SYSTEM_ID ? ERRORS.ESME_RINVPASWD : ERRORS.ESME_RINVSYSID;
+    if (refusing && pdu.system_id === SYSTEM_ID && pdu.password === PASSWORD) status = refuseBindStatus;
     session.send(pdu.response({ command_status: status }));
     setTimeout(() => session.close(), 20);
     return;
   }
   sessions.set(number, { session: session, number: number, system_id: pdu.system_id, mode: mode,
-    outstanding: 0, max_outstanding: 0 });
+    outstanding: 0, max_outstanding: 0, unanswered: new Set(), pending: new Set() });
   session.send(pdu.response({ system_id: 'TESTSMSC' }));
+  if (mode !== 'transmitter') setTimeout(flushKept, 10);
 }
 
 const server = smpp.createServer((session) => {
   const number = ++sessionCounter;
   session.on('error', () => {});
-  session.on('close', () => { sessions.delete(number); record({ command: 'close', session: number }); });
+  session.on('close', () => {
+    const info = sessions.get(number);
+    sessions.delete(number);
+    if (info) for (const options of info.unanswered) keptDelivers.push(options); // sent again later
+    record({ command: 'close', session: number });
+  });
   for (const mode of ['transceiver', 'transmitter', 'receiver']) {
     session.on('bind_' + mode, (pdu) => onBind(session, number, mode, pdu));
   }
@@ -294,13 +399,7 @@ function deliver(body) {
     return options;
   });
   const order = body.order === 'reverse' ? pdus.slice().reverse() : pdus;
-  for (const options of order) {
-    info.session.deliver_sm(options, (resp) => {
-      record({ command: 'deliver_sm_resp', session: info.number, status: resp.command_status });
-    });
-    record({ command: 'deliver_sm', kind: 'mo', session: info.number, source_addr: options.source_addr,
-      destination_addr: options.destination_addr });
-  }
+  for (const options of order) pushDeliver(options, info.number);
   return { sent: order.length, session: info.number };
 }
 
@@ -338,6 +437,13 @@ const control = http.createServer(async (req, res) => {
       records.length = 0;
       rules = {};
       defaultRule = {};
+      limits = {};
+      refuseBindsUntil = 0;
+      dropsDone = 0;
+      keptDelivers.length = 0;
+      counters.submits = counters.accepted = counters.throttled = 0;
+      for (const key of Object.keys(ruleCounters)) delete ruleCounters[key];
+      for (const key of Object.keys(distinct)) delete distinct[key];
       for (const key of Object.keys(stats)) delete stats[key];
       for (const s of sessions.values()) s.max_outstanding = s.outstanding;
       return reply(200, { ok: true });
@@ -350,6 +456,25 @@ const control = http.createServer(async (req, res) => {
     if (req.method === 'POST' && url.pathname === '/deliver') {
       const result = deliver(body);
       return reply(result.error ? 409 : 200, result);
+    }
+    if (req.method === 'GET' && url.pathname === '/counts') {
+      return reply(200, Object.assign({ distinct: distinct, kept: keptDelivers.length }, counters));
+    }
+    if (req.method === 'POST' && url.pathname === '/limits') {
+      limits = body || {};
+      return reply(200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/refuse_binds') {
+      refuseBindsUntil = Date.now() + 1000 * (body.seconds || 0);
+      refuseBindStatus = statusCode(body.status || 'ESME_RBINDFAIL');
+      return reply(200, { ok: true });
+    }
+    if (req.method === 'POST' && url.pathname === '/outage') {
+      outageUntil = Date.now() + 1000 * (body.seconds || 0);
+      server.close();
+      for (const s of sessions.values()) s.session.destroy();
+      setTimeout(() => { server.listen(smppPort, '127.0.0.1'); }, 1000 * (body.seconds || 0));
+      return reply(200, { ok: true });
     }
     if (req.method === 'POST' && url.pathname === '/drop') {
       let n = 0;
@@ -367,7 +492,9 @@ const control = http.createServer(async (req, res) => {
 server.on('error', (e) => { console.error('smsc: ' + e.message); process.exit(2); });
 control.on('error', (e) => { console.error('smsc control: ' + e.message); process.exit(2); });
 
+let smppPort = 0;
 server.listen(Number(arg('port', '0')), '127.0.0.1', () => {
+  smppPort = server.address().port;
   control.listen(Number(arg('control-port', '0')), '127.0.0.1', () => {
     process.stdout.write(JSON.stringify({ smpp_port: server.address().port,
       control_port: control.address().port, pid: process.pid }) + '\n');

@@ -197,9 +197,11 @@ def test_signed_ordered_delivery_with_retries(engine: sa.Engine, receiver: Recei
             assert row.due_at == clock.now + timedelta(seconds=5)
         assert await worker.run_once() == 0  # A2 is due but must wait for A1
         clock.advance(5)
-        assert await worker.run_once() == 2
-        assert await worker.run_once() == 2
+        # The endpoint failed: one delivery probes it (A1, the oldest); once it answers 2xx, the rest
+        # that waited go at once, each key still in order.
         assert await worker.run_once() == 1
+        assert await worker.run_once() == 2
+        assert await worker.run_once() == 2
         assert await worker.run_once() == 0
 
     run(body)
@@ -243,6 +245,8 @@ def test_backoff_give_up_then_next_in_order_then_replay(engine: sa.Engine, recei
         assert {r.id for r in receiver.requests} == {first}  # the second waited throughout
 
         receiver.failures_left = 0
+        assert await worker.run_once() == 0  # the endpoint is failing: the next probe is due later
+        clock.advance(worker_mod.PROBE_CAP_SECONDS)
         assert await worker.run_once() == 1  # given up: the next event of the key goes out
         assert delivery(engine, second).status == "succeeded"
 

@@ -72,8 +72,11 @@ class Rig:
             return balance(conn, self.tenant.account.id)
 
     def timeline(self, message_id: str) -> list[str]:
+        return [e["status"] for e in self.events(message_id)]
+
+    def events(self, message_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [e["status"] for e in message_events_view(conn, self.tenant.account.id, message_id)]
+            return message_events_view(conn, self.tenant.account.id, message_id)
 
     def step(self, seconds: float = 0.0) -> None:
         self.clock.advance(seconds)
@@ -125,35 +128,32 @@ def test_other_refusals_carry_their_error_kind(engine: Engine, number: str, code
     assert (rig.status(mid), rig.row(mid).error_code) == ("rejected", code)
 
 
-def test_throttled_submission_retries_with_backoff(engine: Engine) -> None:
+def test_a_throttled_submission_waits_and_costs_no_attempt(engine: Engine) -> None:
     rig = Rig(engine)
     (mid,) = rig.send("+15550000005")  # throttled twice, then accepted
     rig.step()
     first = rig.row(mid)
-    assert (first.status, first.error_code, first.attempts) == ("queued", "throttled", 1)
+    assert (first.status, first.attempts) == ("queued", 0)  # not an attempt: the carrier said "not now"
     delay1 = (first.due_at - rig.clock()).total_seconds()
-    assert 1.0 <= delay1 <= 2.0
-    rig.step(0.5)
-    assert rig.row(mid).attempts == 1  # not due yet
+    assert 0.5 <= delay1 <= 2.0
     rig.step(delay1)
-    second = rig.row(mid)
-    assert (second.status, second.attempts) == ("queued", 2)
-    delay2 = (second.due_at - rig.clock()).total_seconds()
-    assert 2.0 <= delay2 <= 4.0
-    rig.step(delay2)
+    assert (rig.status(mid), rig.row(mid).attempts) == ("queued", 0)
+    rig.step(2.0)
     assert rig.status(mid) == "sent"
+    assert rig.row(mid).attempts == 1
     rig.step(1.0)
     assert rig.status(mid) == "delivered"
     assert rig.balance() == 99
+    assert "throttled" in [e["error_code"] for e in rig.events(mid)]  # the throttles are in its timeline
 
 
-def test_always_throttled_fails_after_max_attempts_and_is_refunded(engine: Engine) -> None:
+def test_always_throttled_waits_until_its_validity_ends_then_expires_refunded(engine: Engine) -> None:
     rig = Rig(engine)
-    (mid,) = rig.send("+15550000006")
-    for _ in range(10):
-        rig.step(120)
+    (mid,) = rig.send("+15550000006", validity_seconds=120)
+    for _ in range(30):
+        rig.step(5)
     row = rig.row(mid)
-    assert (row.status, row.error_code, row.attempts) == ("failed", "throttled", 4)
+    assert (row.status, row.error_code, row.attempts) == ("expired", "expired", 0)
     assert rig.balance() == 100
 
 
@@ -251,11 +251,21 @@ def test_resubmission_after_crash_reports_once(engine: Engine) -> None:
     (mid,) = rig.send("+15550001001")
     claimed = rig.worker.claim()
     run(rig.sim.submit_many([_outbound(claimed[0])]))  # the carrier has it; the worker dies before recording
-    rig.clock.advance(6)
+    rig.clock.advance(rig.worker.lease.total_seconds() + 1)
+    before = _resubmissions("lease_expired")
     run(rig.new_worker("w2").run_once())
+    assert _resubmissions("lease_expired") == before + 1
+    resubmitted = [e for e in rig.events(mid) if (e["detail"] or {}).get("resubmission")]
+    assert [e["detail"]["resubmission"] for e in resubmitted] == ["lease_expired"]
     rig.step(2)
     assert rig.status(mid) == "delivered"
     assert rig.timeline(mid).count("delivered") == 1
+
+
+def _resubmissions(reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("textgate_resubmissions_total", {"reason": reason}) or 0.0
 
 
 def test_receipt_before_submit_answer_is_not_lost(engine: Engine) -> None:
@@ -414,8 +424,8 @@ def test_the_running_loop_drains_full_rounds_and_finishes_a_claimed_round_on_sto
     joined: list[int] = []
     record_and_claim = rig.worker.record_and_claim
 
-    def counting(claimed: Any, outcomes: Any) -> Any:
-        taken = record_and_claim(claimed, outcomes)
+    def counting(claimed: Any, outcomes: Any, room: Any = None) -> Any:
+        taken = record_and_claim(claimed, outcomes, room)
         joined.append(len(taken))
         return taken
 

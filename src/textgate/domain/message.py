@@ -74,7 +74,9 @@ _S = MessageStatus
 #: Every legal move. A move to the same status is never listed: it is a repeat, not a transition.
 TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
     _S.SCHEDULED: frozenset({_S.QUEUED, _S.FAILED, _S.EXPIRED, _S.REJECTED}),
-    _S.QUEUED: frozenset({_S.SENDING, _S.FAILED, _S.EXPIRED, _S.REJECTED}),
+    # queued -> sent: a carrier's late answer to an earlier submission (the message had gone back to the
+    # queue meanwhile) says it took the message after all.
+    _S.QUEUED: frozenset({_S.SENDING, _S.SENT, _S.FAILED, _S.EXPIRED, _S.REJECTED}),
     # A receipt may overtake the submit response, so sending may jump straight to a carrier outcome.
     _S.SENDING: frozenset(
         {_S.QUEUED, _S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED, _S.EXPIRED, _S.REJECTED}

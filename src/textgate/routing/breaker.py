@@ -82,6 +82,18 @@ class CircuitBreaker:
             self.trial_out = True
         return True
 
+    def would_allow(self, health: Health) -> bool:
+        """What :meth:`allow` would answer now, without changing anything (no trial is taken)."""
+        now = self.monotonic()
+        cooled = self.opened_at is not None and now - self.opened_at >= self.cooldown
+        if health is Health.DOWN:
+            return self.state is BreakerState.OPEN and self.opened_by_health and cooled
+        if self.state is BreakerState.OPEN:
+            return self.opened_by_health or cooled
+        if self.state is BreakerState.HALF_OPEN:
+            return not self.trial_out
+        return True
+
     # -- learning -----------------------------------------------------------------------------------
     def succeeded(self) -> None:
         self.state = BreakerState.CLOSED

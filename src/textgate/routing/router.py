@@ -12,11 +12,18 @@ One ``submit_many`` round:
    (:mod:`textgate.routing.breaker`). The messages for one member go in one ``submit_many`` call; the
    members are called concurrently.
 4. **fail over** - a retryable refusal that certainly left the message untaken (see
-   :class:`FailoverPolicy`) sends it on to the next member, in the same round. Any other retryable failure
-   - above all a timeout after the request went out, when the carrier may have taken it - ends the round
-   for that message: the dispatcher retries it later, so it is never in flight at two carriers at once.
-   A permanent refusal is final - it is about the message - unless it is about our account at that
-   carrier (credentials, permission, credit), which another member may not share.
+   :class:`FailoverPolicy`), or a member that could not take it now (:class:`Deferred`: throttled, not
+   bound), sends it on to the next member, in the same round. Any other retryable failure - above all
+   no answer after the request went out (:class:`Unknown`), when the carrier may have taken it - ends
+   the round for that message: the dispatcher retries it later, so it is never in flight at two carriers
+   at once. A permanent refusal is final - it is about the message - unless it is about our account at
+   that carrier (credentials, permission, credit), which another member may not share. A long message
+   some of whose parts a member took goes back to that member only (``OutboundMessage.pinned``).
+5. **nobody can take it** - every member skipped (down, breaker open), or the last one unreachable or
+   throttling: :class:`Deferred`. Waiting for a carrier is not a failure and costs no attempt; the
+   message stays queued until its validity period ends.
+
+Throttles are flow control: they neither open a breaker nor count as a success.
 
 An accepted message's outcome is ``Submitted(carrier_id, connector=<member name>)``: its receipts arrive
 from that member, which reports under its own name to the sink every member is started with.
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -43,9 +51,11 @@ from textgate.providers.base import (
     Deferred,
     Health,
     OutboundMessage,
+    Partial,
     ReportSink,
     SubmitOutcome,
     Submitted,
+    Unknown,
 )
 from textgate.routing.breaker import BreakerState, CircuitBreaker
 from textgate.routing.config import RateLimits, RouteSpec
@@ -100,6 +110,13 @@ class FailoverPolicy:
     }
 
     @classmethod
+    def unreachable(cls, error: CarrierError) -> bool:
+        """No carrier answered at all (nothing connected): the path is down, the message was not refused."""
+        if any(key in error.context for key in cls.ANSWER_REFUSES):
+            return False
+        return error.context.get("sent") is False or isinstance(error.__cause__, cls.UNSENT_CAUSES)
+
+    @classmethod
     def unaccepted(cls, error: CarrierError) -> bool:
         sent = error.context.get("sent")
         if isinstance(sent, bool):
@@ -146,7 +163,11 @@ class Route:
         self.order = make_order(s.strategy, len(self.members), s.weights)
         self.bucket = Bucket(f"route:{s.name}", s.rate, s.burst or s.rate) if s.rate is not None else None
 
-    def candidates(self) -> list[Member]:
+    def candidates(self, pinned: str | None = None) -> list[Member]:
+        if pinned is not None:
+            stuck = [m for m in self.members if m.name == pinned]
+            if stuck:
+                return stuck
         return [self.members[i] for i in self.order.next_order()]
 
 
@@ -199,6 +220,21 @@ class Router(Connector):
         for member in self.members.values():
             member.connector.recorded()
 
+    def capacity(self) -> int | None:
+        """What the members that could be tried now can take (0: none could, so nothing is claimed)."""
+        total = 0
+        for member in self.members.values():
+            if not member.breaker.would_allow(member.connector.health()):
+                continue
+            room = member.connector.capacity()
+            if room is None:
+                return None
+            total += room
+        return total
+
+    def round_seconds(self) -> float:
+        return max((m.connector.round_seconds() for m in self.members.values()), default=0.0)
+
     def health(self) -> Health:
         usable = [m for m in self.members.values() if self._usable(m)]
         if not usable:
@@ -231,8 +267,10 @@ class Router(Connector):
         (outcome,) = await self.submit_many([message])
         if isinstance(outcome, CarrierError):
             raise outcome
-        if isinstance(outcome, Deferred):
-            raise CarrierError(f"deferred: {outcome.reason}", kind=ErrorKind.THROTTLED, retryable=True)
+        if isinstance(outcome, Deferred | Unknown):
+            raise CarrierError(f"not taken now: {outcome.reason}", kind=ErrorKind.THROTTLED, retryable=True)
+        if isinstance(outcome, Partial):
+            raise CarrierError("only some parts were taken", kind=ErrorKind.PROVIDER_ERROR, retryable=True)
         return outcome.carrier_id if isinstance(outcome, Submitted) else outcome
 
     def route_for(self, message: OutboundMessage) -> Route | None:
@@ -252,7 +290,9 @@ class Router(Connector):
             else:
                 routed.append((i, route))
         routed = await self._admit(messages, routed, outcomes)
-        pending = [_Pending(i, messages[i], route, route.candidates()) for i, route in routed]
+        pending = [
+            _Pending(i, messages[i], route, route.candidates(messages[i].pinned)) for i, route in routed
+        ]
         while pending:
             pending = await self._submit_round(pending, outcomes)
         assert all(o is not None for o in outcomes)
@@ -293,7 +333,10 @@ class Router(Connector):
         for p in pending:
             member = self._next_member(p)
             if member is None:
-                outcomes[p.index] = p.last_error or self._unavailable(p.route)
+                if p.last_error is not None:
+                    outcomes[p.index] = self._unreachable(p.route, p.last_error)
+                else:
+                    outcomes[p.index] = self._unavailable(p.route)
             else:
                 groups.setdefault(member.name, []).append(p)
         names = list(groups)
@@ -304,20 +347,53 @@ class Router(Connector):
         for name, answers in zip(names, results, strict=True):
             member = self.members[name]
             for p, answer in zip(groups[name], answers, strict=True):
-                if isinstance(answer, CarrierError) and FailoverPolicy.about_carrier(answer):
+                if isinstance(answer, Partial):
+                    answer = Partial(
+                        answer.accepted, answer.unknown, answer.total, answer.rest, connector=name
+                    )
+                    if answer.accepted:
+                        member.breaker.succeeded()
+                    elif isinstance(answer.rest, Unknown):
+                        member.breaker.failed()
+                    else:
+                        member.breaker.released()
+                    outcomes[p.index] = answer
+                elif isinstance(answer, CarrierError) and answer.kind is ErrorKind.THROTTLED:
+                    member.breaker.released()  # flow control: neither a failure nor a success
+                    if p.candidates:
+                        p.last_error = answer
+                        again.append(p)
+                        continue
+                    outcomes[p.index] = answer
+                elif isinstance(answer, CarrierError) and FailoverPolicy.about_carrier(answer):
                     member.breaker.failed()
                     if FailoverPolicy.unaccepted(answer) and p.candidates:
                         p.last_error = answer
                         again.append(p)
                         continue
-                    outcomes[p.index] = answer
+                    outcomes[p.index] = self._unreachable(p.route, answer)
                 elif isinstance(answer, Deferred):
                     member.breaker.released()
+                    if p.candidates:
+                        again.append(p)
+                        continue
+                    outcomes[p.index] = answer
+                elif isinstance(answer, Unknown):
+                    member.breaker.failed()
+                    outcomes[p.index] = Unknown(answer.seconds, answer.reason, connector=name)
+                elif isinstance(answer, CarrierError):
                     outcomes[p.index] = answer
                 else:
                     member.breaker.succeeded()
                     outcomes[p.index] = Submitted(answer, name) if isinstance(answer, str) else answer
         return again
+
+    @staticmethod
+    def _unreachable(route: Route, error: CarrierError) -> SubmitOutcome:
+        """A carrier path that did not answer at all is a wait, not a refusal of the message."""
+        if FailoverPolicy.unreachable(error):
+            return Deferred(_wait(route), f"no connector could take the message now: {error.message}")
+        return error
 
     def _next_member(self, p: _Pending) -> Member | None:
         while p.candidates:
@@ -338,13 +414,17 @@ class Router(Connector):
             err = CarrierError(f"connector {member.name} failed: {exc!r}", kind=ErrorKind.PLATFORM_ERROR)
             return [err] * len(batch)
 
-    def _unavailable(self, route: Route) -> CarrierError:
+    def _unavailable(self, route: Route) -> Deferred:
         states = ", ".join(
             f"{m.name}: {'down' if m.connector.health() is Health.DOWN else m.breaker.state.value}"
             for m in route.members
         )
-        return CarrierError(
-            f"route {route.spec.name}: no connector can take the message now ({states})",
-            kind=ErrorKind.PROVIDER_ERROR,
-            retryable=True,
+        return Deferred(
+            _wait(route), f"route {route.spec.name}: no connector can take the message now ({states})"
         )
+
+
+def _wait(route: Route) -> float:
+    """Until a member of the route may be tried again (its breaker half-opens), 1 to 30 seconds."""
+    soonest = min((m.breaker.retry_in() for m in route.members), default=1.0)
+    return min(30.0, max(1.0, soonest)) * (0.9 + random.random() / 5)

@@ -3,22 +3,29 @@ announced to its webhooks as ``message.received``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from textgate.domain.encoding import analyze
-from textgate.domain.errors import NotFound
+from textgate.domain.errors import NotFound, TextgateError
 from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
+from textgate.providers.base import InboundPart
 from textgate.service.accounts import get_account
 from textgate.service.messages import message_view
 from textgate.service.optouts import DEFAULT_HELP_TEXT, keyword, opt_in, opt_out
 from textgate.service.send import SendRequest, send_messages
-from textgate.store.schema import message_events, messages, numbers
+from textgate.store.schema import inbound_parts, message_events, messages, numbers
 from textgate.webhooks.outbox import EndpointCache, enqueue_event
+
+log = logging.getLogger(__name__)
 
 
 def receive_inbound(
@@ -94,3 +101,86 @@ def _handle_keyword(
     if reply:
         req = SendRequest(sender=number, to=[handset], body=str(reply), source=f"keyword:{word}", system=True)
         send_messages(conn, account, req, now=now)
+
+
+# -- multi-part inbound messages ------------------------------------------------------------------------
+def receive_inbound_part(
+    conn: Connection, connector: str, part: InboundPart, *, now: datetime, cache: EndpointCache | None = None
+) -> dict[str, Any] | None:
+    """Store one part of a long inbound message; when it completes its set, record the message (and
+    forget the parts): its view. None while parts are missing, or when no account owns the number."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(inbound_parts)
+        .values(
+            connector=connector,
+            key=part.key,
+            number=part.number,
+            total=part.total,
+            text=part.text,
+            from_addr=part.from_addr,
+            to_addr=part.to_addr,
+            raw=part.raw or None,
+            received_at=now,
+            report_at=now + timedelta(seconds=part.wait),
+        )
+        .on_conflict_do_nothing(index_elements=["connector", "key", "number"])
+    )
+    i = inbound_parts.c
+    rows = conn.execute(
+        select(inbound_parts).where(i.connector == connector, i.key == part.key).order_by(i.number)
+    ).all()
+    if len(rows) < part.total:
+        return None
+    return _assemble(conn, connector, part.key, rows, now=now, cache=cache, incomplete=False)
+
+
+def report_incomplete_inbound(conn: Connection, *, now: datetime, cache: EndpointCache | None = None) -> int:
+    """Long inbound messages whose missing parts did not come in time: recorded as they are."""
+    i = inbound_parts.c
+    keys = conn.execute(
+        select(i.connector, i.key).where(i.report_at <= now).group_by(i.connector, i.key).limit(100)
+    ).all()
+    for connector, key in keys:
+        rows = conn.execute(
+            select(inbound_parts).where(i.connector == connector, i.key == key).order_by(i.number)
+        ).all()
+        log.warning(
+            "%s: long inbound message from %s incomplete; recorded as it is", connector, rows[0].from_addr
+        )
+        _assemble(conn, connector, key, rows, now=now, cache=cache, incomplete=True)
+    return len(keys)
+
+
+def _assemble(
+    conn: Connection,
+    connector: str,
+    key: str,
+    rows: Sequence[Any],
+    *,
+    now: datetime,
+    cache: EndpointCache | None,
+    incomplete: bool,
+) -> dict[str, Any] | None:
+    first = rows[0]
+    raw = dict(first.raw or {})
+    if incomplete:
+        raw["incomplete"] = True
+        raw["parts_received"] = [r.number for r in rows]
+    i = inbound_parts.c
+    conn.execute(delete(inbound_parts).where(i.connector == connector, i.key == key))
+    try:
+        with conn.begin_nested():
+            return receive_inbound(
+                conn,
+                from_addr=first.from_addr,
+                to_addr=first.to_addr,
+                body="".join(r.text for r in rows),
+                now=now,
+                source=connector,
+                raw=raw,
+                cache=cache,
+            )
+    except TextgateError as exc:  # no account owns the number, or it cannot be read: nothing to keep
+        log.warning("inbound message to %s dropped: %s", first.to_addr, exc.message)
+        return None

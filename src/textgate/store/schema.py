@@ -286,6 +286,11 @@ webhook_endpoints = Table(
     Column("statuses", JSON(none_as_null=True), nullable=True),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS, nullable=True),
+    # While the receiver fails: since when, how many failures in a row, and when the next probe (one
+    # delivery) may go; the others wait for it. A success clears them and releases every waiting delivery.
+    Column("failing_since", TS, nullable=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("probe_at", TS, nullable=True),
 )
 
 webhook_deliveries = Table(
@@ -494,15 +499,60 @@ rate_buckets = Table(
     Column("granted", Integer, nullable=False, default=0),
 )
 
-# What a connector must not forget when the gateway restarts, by key: the SMPP connector keeps the parts
-# of long messages here (which part ids belong to which message, and what each part's receipt said) so
-# their receipts still roll up into one status after a restart. Rows expire.
-connector_memory = Table(
-    "connector_memory",
+# The parts of a multi-part message, once a carrier has seen them: each part is retried on its own (with the
+# same concatenation reference) and reports its own receipt; the message's status rolls up from them.
+# ``status``: sent (taken), unknown (written, no answer), then what the part's receipt said.
+message_parts = Table(
+    "message_parts",
     metadata,
-    Column("connector", String(100), primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("value", JSON, nullable=False),
+    Column("message_id", String(40), ForeignKey("messages.id"), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("total", Integer, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("carrier_id", String(128), nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", String(500), nullable=True),
+    Column("submitted_at", TS, nullable=True),
+    Column("reported_at", TS, nullable=True),
+    # With the "all" roll-up: when this failed part decides the message if the others have not reported.
+    Column("decide_at", TS, nullable=True),
+    Column("detail", JSON(none_as_null=True), nullable=True),
+    Index("ix_message_parts_carrier", "connector", "carrier_id"),
+    Index("ix_message_parts_decide", "decide_at"),
+)
+
+# Receipts that came before any message or part had their carrier id (they overtook the submit's answer,
+# or its round was not recorded yet): applied when one gets it. Every id a receipt may stand for (an SMSC
+# may write it in decimal or hexadecimal) is a row; the rows of one receipt share ``grp``.
+early_receipts = Table(
+    "early_receipts",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False),
+    Column("carrier_id", String(128), nullable=False),
+    Column("grp", String(40), nullable=False),
+    Column("receipt", JSON, nullable=False),
+    Column("received_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
-    Index("ix_connector_memory_expires", "expires_at"),
+    Index("ix_early_receipts_carrier", "connector", "carrier_id"),
+    Index("ix_early_receipts_expires", "expires_at"),
+)
+
+# Parts of multi-part inbound messages until their set is complete (or ``report_at`` passed: then what
+# came is reported as it is).
+inbound_parts = Table(
+    "inbound_parts",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("total", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("from_addr", String(32), nullable=False),
+    Column("to_addr", String(32), nullable=False),
+    Column("raw", JSON(none_as_null=True), nullable=True),
+    Column("received_at", TS, nullable=False),
+    Column("report_at", TS, nullable=False),
+    Index("ix_inbound_parts_report", "report_at"),
 )

@@ -12,6 +12,14 @@ The database is the queue, so deliveries survive restarts and any number of work
   ``due_at`` still holds the lease it took, so a late, stale worker cannot overwrite a newer result.
 * On PostgreSQL, claims use ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind each other; on
   SQLite every transaction begins with ``BEGIN IMMEDIATE``, which serializes claims anyway.
+* **A receiver that is down is probed, not hammered, and caught up at once when it is back.** When an
+  endpoint fails (no connection, a timeout, 5xx, 408 or 429) it is marked failing: from then on one
+  delivery at a time - the oldest due - goes to it as a probe, every 2 s doubling up to
+  ``PROBE_CAP_SECONDS`` (30 s); its other deliveries wait. The first 2xx clears the mark and makes every
+  delivery that waited for the endpoint due at once, so a receiver that was down for hours is caught up
+  within ``PROBE_CAP_SECONDS`` of coming back, at the rate it accepts, each message's events still in
+  order. A 4xx other than 408/429 is about that one delivery: it backs off on its own (5 s doubling, up to
+  an hour) and does not hold the endpoint's other deliveries back.
 
 Database work is synchronous SQLAlchemy run in threads; sends go out on the event loop through
 :mod:`textgate.webhooks.client`, a keep-alive HTTP/1.1 client made for this one job (not httpx as
@@ -33,7 +41,7 @@ from typing import Any
 
 import aiosmtplib
 from prometheus_client import Counter
-from sqlalchemy import Engine, Select, and_, exists, select, update
+from sqlalchemy import Connection, Engine, Select, and_, exists, func, or_, select, update
 
 from textgate.config import Settings
 from textgate.domain.clock import utcnow
@@ -56,6 +64,9 @@ ATTEMPTS = Counter(
     ["outcome"],
 )
 
+#: First and longest wait between probes of a failing endpoint.
+PROBE_BASE_SECONDS = 2.0
+PROBE_CAP_SECONDS = 30.0
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 3600.0
 RETRY_MIN_SECONDS = 1.0
@@ -103,6 +114,8 @@ class Claim:
     lease_until: datetime
     method: str = "POST"
     content_type: str | None = "application/json"
+    #: The endpoint was failing when this was claimed (this delivery is its probe).
+    probe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +124,20 @@ class Outcome:
     status_code: int | None
     error: str | None
     label: str
+
+    @property
+    def endpoint_down(self) -> bool:
+        """A failure of the receiver as a whole (not of this one delivery's content)."""
+        if self.ok or self.label == "refused":
+            return False
+        code = self.status_code
+        return code is None or code >= 500 or code in (408, 429)
+
+
+def probe_delay(failures: int, rng: Callable[[], float] = random.random) -> timedelta:
+    """The wait before the next probe of an endpoint that failed ``failures`` times in a row."""
+    ceiling = min(PROBE_CAP_SECONDS, PROBE_BASE_SECONDS * (2 ** min(max(failures, 1) - 1, 16)))
+    return timedelta(seconds=ceiling * (0.8 + rng() * 0.2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +198,18 @@ class WebhookWorker:
                 d.c.give_up_at,
                 webhook_endpoints.c.url,
                 webhook_endpoints.c.secret,
+                webhook_endpoints.c.failing_since,
             )
             .join(
                 webhook_endpoints,
                 and_(webhook_endpoints.c.id == d.c.endpoint_id, webhook_endpoints.c.deleted_at.is_(None)),
             )
-            .where(d.c.status == "pending", d.c.due_at <= now, ~blocked)
+            .where(
+                d.c.status == "pending",
+                d.c.due_at <= now,
+                ~blocked,
+                or_(webhook_endpoints.c.probe_at.is_(None), webhook_endpoints.c.probe_at <= now),
+            )
             .order_by(d.c.due_at, d.c.seq)
             .limit(self.batch_size)
         )
@@ -184,10 +217,11 @@ class WebhookWorker:
         rows: Sequence[Any]
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:
-                rows = conn.execute(query.with_for_update(skip_locked=True, of=d)).all()
+                rows = _one_probe_each(conn.execute(query.with_for_update(skip_locked=True, of=d)).all())
                 seqs = [r.seq for r in rows]
                 if seqs:
                     conn.execute(update(d).where(d.c.seq.in_(seqs)).values(due_at=lease_until))
+                    _hold_probes(conn, rows, lease_until)
         else:
             rows = self._claim_sqlite(query, now, lease_until)
         return [
@@ -204,6 +238,7 @@ class WebhookWorker:
                 give_up_at=r.give_up_at,
                 secret=r.secret,
                 lease_until=lease_until,
+                probe=r.failing_since is not None,
             )
             for r in rows
         ]
@@ -214,7 +249,7 @@ class WebhookWorker:
         made every other writer on the file wait for it. A candidate another worker took in between
         fails the guard and is left out."""
         with reading(self.engine) as conn:
-            rows = conn.execute(query).all()
+            rows = _one_probe_each(conn.execute(query).all())
         if not rows:
             return []
         d = webhook_deliveries
@@ -228,7 +263,9 @@ class WebhookWorker:
                     .returning(d.c.seq)
                 ).scalars()
             )
-        return [r for r in rows if r.seq in mine]
+            taken = [r for r in rows if r.seq in mine]
+            _hold_probes(conn, taken, lease_until)
+        return taken
 
     def _finish(self, done: list[Attempt]) -> int:
         """Record a round's attempts and each delivery's next state, in one transaction. Returns how
@@ -271,6 +308,7 @@ class WebhookWorker:
                 by_keys.setdefault(tuple(values), []).append(row)
             for keys, rows in by_keys.items():
                 recorded += update_rows(conn, webhook_deliveries, ("seq", "status", "due_at"), keys, rows)
+            self._endpoint_health(conn, done, now)
         if recorded < len(done):
             log.warning(
                 "webhook worker %s: %d deliveries' leases were lost before their outcomes were recorded",
@@ -278,6 +316,64 @@ class WebhookWorker:
                 len(done) - recorded,
             )
         return recorded
+
+    def _endpoint_health(self, conn: Connection, done: list[Attempt], now: datetime) -> None:
+        """Mark endpoints that failed as a whole; clear those that answered 2xx and release their waiting
+        deliveries (see the module docstring)."""
+        up: set[str] = set()
+        down: set[str] = set()
+        was_failing: set[str] = set()
+        for a in done:
+            endpoint = a.claim.endpoint_id
+            if a.claim.probe:
+                was_failing.add(endpoint)
+            if a.outcome.ok:
+                up.add(endpoint)
+            elif a.outcome.endpoint_down:
+                down.add(endpoint)
+        e = webhook_endpoints.c
+        d = webhook_deliveries.c
+        for endpoint in up & was_failing:
+            conn.execute(
+                update(webhook_endpoints)
+                .where(e.id == endpoint)
+                .values(failing_since=None, failures=0, probe_at=None)
+            )
+            released = conn.execute(
+                update(webhook_deliveries)
+                .where(
+                    d.endpoint_id == endpoint,
+                    d.status == "pending",
+                    d.due_at > now,
+                    or_(
+                        d.last_status_code.is_(None),
+                        d.last_status_code >= 500,
+                        d.last_status_code.in_((408, 429)),
+                    ),
+                )
+                .values(due_at=now)
+            ).rowcount
+            log.info("webhook endpoint %s answers again; %d waiting deliveries released", endpoint, released)
+        for endpoint in down - up:
+            failures = (
+                conn.execute(
+                    update(webhook_endpoints)
+                    .where(e.id == endpoint)
+                    .values(
+                        failures=e.failures + 1,
+                        failing_since=func.coalesce(e.failing_since, now),
+                    )
+                    .returning(e.failures)
+                ).scalar_one_or_none()
+                or 1
+            )
+            conn.execute(
+                update(webhook_endpoints)
+                .where(e.id == endpoint)
+                .values(probe_at=now + probe_delay(failures, self.rng))
+            )
+        for endpoint in was_failing - up - down:  # the probe failed on its content: probe again soon
+            conn.execute(update(webhook_endpoints).where(e.id == endpoint).values(probe_at=now))
 
     # -- sending -------------------------------------------------------------------------------
     @property
@@ -384,6 +480,27 @@ class WebhookWorker:
             else:
                 await self.idle.wait(stop)
         log.info("webhook worker %s stopped", self.worker_id)
+
+
+def _one_probe_each(rows: Sequence[Any]) -> list[Any]:
+    """Of the candidates, every one for a healthy endpoint, but only the first for a failing one."""
+    probed: set[str] = set()
+    out = []
+    for row in rows:
+        if row.failing_since is not None:
+            if row.endpoint_id in probed:
+                continue
+            probed.add(row.endpoint_id)
+        out.append(row)
+    return out
+
+
+def _hold_probes(conn: Connection, rows: Sequence[Any], lease_until: datetime) -> None:
+    """While a failing endpoint's probe is out, no other worker sends it another."""
+    failing = list({r.endpoint_id for r in rows if r.failing_since is not None})
+    if failing:
+        e = webhook_endpoints.c
+        conn.execute(update(webhook_endpoints).where(e.id.in_(failing)).values(probe_at=lease_until))
 
 
 def _clip(text: str) -> str:

@@ -145,3 +145,23 @@ class Smsc:
     async def drop(self, session: int | None = None) -> int:
         body = {} if session is None else {"session": session}
         return int((await self._call("POST", "/drop", body))["dropped"])
+
+    async def default_rule(self, **rule: Any) -> None:
+        """The rule for every destination without one of its own."""
+        await self._call("POST", "/rules", {"default": rule})
+
+    async def limits(self, **limits: Any) -> None:
+        """Session-wide limits, e.g. ``tps=50`` (submits a second per session; beyond: ESME_RTHROTTLED)."""
+        await self._call("POST", "/limits", limits)
+
+    async def refuse_binds(self, seconds: float, status: str = "ESME_RBINDFAIL") -> None:
+        await self._call("POST", "/refuse_binds", {"seconds": seconds, "status": status})
+
+    async def outage(self, seconds: float) -> None:
+        """Drop every session and refuse connections for ``seconds``; the process (and its records) stay."""
+        await self._call("POST", "/outage", {"seconds": seconds})
+
+    async def counts(self) -> dict[str, Any]:
+        """Submits, accepted, throttled, and accepted submits per (destination, reference, part)."""
+        result: dict[str, Any] = await self._call("GET", "/counts")
+        return result

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from tests.providers.smpp.peer import PASSWORD, SYSTEM_ID, Smsc
-from textgate.providers.base import InboundMessage, OutboundMessage, Receipt
+from textgate.providers.base import InboundMessage, InboundPart, LateAnswer, OutboundMessage, Receipt
 from textgate.providers.smpp import SmppConfig, SmppConnector
 
 T = TypeVar("T")
@@ -21,52 +21,65 @@ NUMBER = "+447700900001"
 
 
 class FakeSink:
-    """The sink as the dispatcher would see it: a receipt matches once its carrier id was stored."""
+    """The gateway's sink as the SMPP connector sees it, kept in memory: a receipt matches once its
+    carrier id was stored (what the dispatcher does once submit() returned); one that comes earlier is
+    kept (``refused``) and applied when its id is stored. Long inbound messages are put together from their
+    parts; late answers are listed."""
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.accepted: list[Receipt] = []
         self.refused: list[Receipt] = []
         self.messages: list[InboundMessage] = []
+        self.parts: dict[str, dict[int, InboundPart]] = {}
+        self.late: list[LateAnswer] = []
         self.calls: list[int] = []  # receipts per call, in order
 
     def store(self, carrier_id: str) -> str:
-        """What the dispatcher does once submit() returned."""
+        """What the dispatcher does once submit() returned: early receipts for it are applied now."""
         self.known.add(carrier_id)
+        for receipt in [r for r in self.refused if carrier_id in r.candidates]:
+            self.refused.remove(receipt)
+            self.accepted.append(dataclasses.replace(receipt, carrier_id=carrier_id))
         return carrier_id
 
+    def _match(self, receipt: Receipt) -> str | None:
+        return next((c for c in receipt.candidates if c in self.known), None)
+
     async def receipts(self, connector: str, receipts: list[Receipt]) -> list[bool]:
+        return [m is not None for m in await self.keep_receipts(connector, receipts, keep=False)]
+
+    async def keep_receipts(
+        self, connector: str, receipts: list[Receipt], *, keep: bool = True
+    ) -> list[str | None]:
         self.calls.append(len(receipts))
-        out = []
+        out: list[str | None] = []
         for receipt in receipts:
-            matched = receipt.carrier_id in self.known
-            (self.accepted if matched else self.refused).append(receipt)
-            out.append(matched)
+            hit = self._match(receipt)
+            if hit is not None:
+                self.accepted.append(dataclasses.replace(receipt, carrier_id=hit))
+            elif keep:
+                self.refused.append(receipt)
+            out.append(hit)
         return out
 
     async def inbound(self, connector: str, message: InboundMessage) -> str | None:
         self.messages.append(message)
         return f"in_{len(self.messages)}"
 
+    async def inbound_part(self, connector: str, part: InboundPart) -> str | None:
+        parts = self.parts.setdefault(part.key, {})
+        parts[part.number] = part
+        if len(parts) < part.total:
+            return None
+        del self.parts[part.key]
+        body = "".join(parts[n].text for n in sorted(parts))
+        return await self.inbound(
+            connector, InboundMessage(from_addr=part.from_addr, to_addr=part.to_addr, body=body, raw=part.raw)
+        )
 
-class MemorySink(FakeSink):
-    """A FakeSink that also keeps connector memory, in a dict that several sinks can share: two
-    connectors given sinks on one dict are one gateway before and after a restart."""
-
-    def __init__(self, memory: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
-        super().__init__()
-        self.memory: dict[tuple[str, str], dict[str, Any]] = {} if memory is None else memory
-
-    async def remember(self, connector: str, values: dict[str, dict[str, Any]], ttl: float) -> None:
-        for key, value in values.items():
-            self.memory[(connector, key)] = json.loads(json.dumps(value))  # stored as JSON is
-
-    async def recall(self, connector: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-        return {k: self.memory[(connector, k)] for k in keys if (connector, k) in self.memory}
-
-    async def forget(self, connector: str, keys: list[str]) -> None:
-        for key in keys:
-            self.memory.pop((connector, key), None)
+    async def late_answer(self, connector: str, answer: LateAnswer) -> None:
+        self.late.append(answer)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
@@ -102,9 +115,8 @@ def config(smsc: Smsc, **overrides: Any) -> SmppConfig:
         "reconnect_max": 0.4,
         "socket_timeout": 3.0,
         "submit_timeout": 5.0,
-        "throttle_pause": 0.0,
-        "receipt_retry_interval": 0.05,
-        "receipt_retry_for": 10.0,
+        "queue_timeout": 5.0,
+        "resubmit_after": 5.0,
     }
     values.update(overrides)
     return SmppConfig(**values)

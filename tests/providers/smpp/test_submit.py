@@ -103,23 +103,15 @@ def test_degraded_while_some_sessions_are_down_then_up_again(smsc: Smsc) -> None
     run(body())
 
 
-@pytest.mark.parametrize(
-    ("status", "kind"),
-    [
-        ("ESME_RTHROTTLED", ErrorKind.THROTTLED),
-        ("ESME_RMSGQFUL", ErrorKind.THROTTLED),
-        ("ESME_RSYSERR", ErrorKind.PROVIDER_ERROR),
-    ],
-)
-def test_transient_refusals_are_retryable(smsc: Smsc, status: str, kind: ErrorKind) -> None:
+def test_a_transient_refusal_is_retryable(smsc: Smsc) -> None:
     async def body() -> None:
-        await smsc.rule("447700900002", status=status)
+        await smsc.rule("447700900002", status="ESME_RSYSERR")
         async with running(config(smsc), FakeSink()) as connector:
             with pytest.raises(CarrierError) as caught:
                 await connector.submit(outbound("busy", to="+447700900002"))
             assert caught.value.retryable
-            assert caught.value.kind is kind
-            assert status in caught.value.message
+            assert caught.value.kind is ErrorKind.PROVIDER_ERROR
+            assert "ESME_RSYSERR" in caught.value.message
             # The session is fine: the next message goes through.
             assert await connector.submit(outbound("fine"))
 
@@ -142,18 +134,6 @@ def test_permanent_refusals_are_not_retryable(smsc: Smsc, status: str, kind: Err
                 await connector.submit(outbound("nope", to="+447700900003"))
             assert not caught.value.retryable
             assert caught.value.kind is kind
-
-    run(body())
-
-
-def test_no_answer_in_time_is_retryable(smsc: Smsc) -> None:
-    async def body() -> None:
-        await smsc.rule("447700900004", resp_delay_ms=1500)
-        async with running(config(smsc, submit_timeout=0.3), FakeSink()) as connector:
-            with pytest.raises(CarrierError) as caught:
-                await connector.submit(outbound("slow", to="+447700900004"))
-            assert caught.value.retryable
-            assert "in time" in caught.value.message
 
     run(body())
 

@@ -12,8 +12,8 @@ Test numbers — like a payment provider's test cards — work on every account:
     +15550000002  refused at submission: invalid_destination      → rejected
     +15550000003  refused at submission: opted_out                → rejected
     +15550000004  refused at submission: destination_blocked      → rejected
-    +15550000005  throttled twice (retryable), then delivered
-    +15550000006  always throttled: retried with backoff until it fails or expires
+    +15550000005  throttled twice (queued again, no attempt counted), then delivered
+    +15550000006  always throttled: waits, queued again and again, until its validity period ends
     +15550000007  accepted, never reports                         → stays sent
     +15550000008  accepted, reported undelivered
     +15550000009  delivered, then the recipient replies "Thanks, got it!"
@@ -145,6 +145,8 @@ class SimulatorConnector(Connector):
         self._sink: ReportSink | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        # Throttles given per message (a throttle is not an attempt, so attempts cannot count them).
+        self._throttled: dict[str, int] = {}
 
     def behaviour(self, number: str) -> Behaviour:
         return self.behaviours.get(number, Behaviour())
@@ -155,8 +157,14 @@ class SimulatorConnector(Connector):
         if b.kind in _REFUSALS:
             kind, text = _REFUSALS[b.kind]
             return CarrierError(text, kind=kind, retryable=False, carrier="simulator"), None
-        if b.kind == "always_throttled" or (b.kind == "throttled" and m.attempt <= b.throttle_times):
+        if b.kind == "always_throttled" or (
+            b.kind == "throttled" and self._throttled.get(m.id, 0) < b.throttle_times
+        ):
+            if len(self._throttled) > 100_000:
+                self._throttled.clear()
+            self._throttled[m.id] = self._throttled.get(m.id, 0) + 1
             return CarrierError("throttled, try again later", kind=ErrorKind.THROTTLED, retryable=True), None
+        self._throttled.pop(m.id, None)
         carrier_id = carrier_id_for(m.id)
         if b.kind == "never_reports":
             return carrier_id, None

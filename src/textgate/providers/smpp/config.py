@@ -1,14 +1,29 @@
-"""How one SMPP connector is set up: :class:`SmppConfig`."""
+"""How one SMPP connector is set up: :class:`SmppConfig`, and :func:`smpp_connector` reading it from TOML."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from textgate.providers.base import ROLLUPS
 from textgate.providers.smpp.parts import LONG_MODES
 from textgate.providers.smpp.receipts import ID_FORMATS
 
+log = logging.getLogger(__name__)
+
 BindModeName = Literal["transceiver", "tx_rx"]
+
+#: Keys earlier versions read that have no effect any more (accepted so old files still load).
+RETIRED_KEYS: Mapping[str, str] = {
+    "throttle_pause": "throttles now slow the session down adaptively (see docs/routing.md)",
+    "receipt_hold": "early receipts are stored in the database, so their deliver_sm is answered at once",
+    "receipt_retry_interval": "early receipts are stored and applied when their message is recorded",
+    "receipt_memory": "the parts of long messages are stored with their message",
+    "receipt_retry_for": "early receipts are kept for early_receipt_ttl seconds (a gateway setting)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,27 +58,25 @@ class SmppConfig:
     national_npi: int = 1
     alphanumeric_ton: int = 5
     alphanumeric_npi: int = 0
-    id_format: str = "hex"
+    id_format: str = "auto"
     registered_delivery: int = 1
     # Not SMPP settings: how long to wait, and for how long to keep things.
     submit_timeout: float = 30.0
-    """Seconds a submit may take in all: waiting for window room, sending, and the submit_sm_resp."""
+    """Seconds to wait for the submit_sm_resp of a PDU once it was written to the socket."""
+    queue_timeout: float = 10.0
+    """Seconds a submit may wait in textgate to be written (window full, paced after throttles); after
+    that the message goes back to the queue unsent, without counting an attempt."""
+    resubmit_after: float = 60.0
+    """Seconds a message whose submit got no answer (timeout, dropped connection) waits for a late answer
+    before it is submitted again."""
+    min_rate: float = 1.0
+    """Submits a second a throttled session never goes below."""
     socket_timeout: float = 10.0
     """Seconds for connecting, binding and an enquire_link answer before the session is dropped."""
-    throttle_pause: float = 1.0
-    """Seconds a session holds back after the SMSC answered ESME_RTHROTTLED or ESME_RMSGQFUL."""
-    receipt_retry_for: float = 120.0
-    """Seconds a receipt whose message is not known yet (it overtook the submit) is kept and retried."""
-    receipt_retry_interval: float = 0.5
-    receipt_hold: float = 10.0
-    """Seconds the answer to such a receipt's deliver_sm is held back while it waits for its message (when
-    this process submitted that id): kept unanswered, the SMSC still has it, so a restart in that window
-    loses nothing (the SMSC sends it again). After that it is answered and the receipt is kept in memory
-    only. 0: answer at once."""
+    part_rollup: str = "all"
+    """How the parts' receipts of a long message decide its status: all | first_failure | first_part."""
     part_receipt_wait: float = 3600.0
     """Seconds to wait for the other parts' receipts once one part of a long message failed."""
-    receipt_memory: float = 3 * 86400.0
-    """Seconds the parts of a long message are remembered for rolling their receipts up."""
     mo_part_wait: float = 300.0
     """Seconds to wait for the missing parts of a long inbound message; then it is reported as it is."""
 
@@ -75,6 +88,8 @@ class SmppConfig:
             problems.append(f"long_messages must be one of {', '.join(LONG_MODES)}")
         if self.id_format not in ID_FORMATS:
             problems.append(f"id_format must be one of {', '.join(ID_FORMATS)}")
+        if self.part_rollup not in ROLLUPS:
+            problems.append(f"part_rollup must be one of {', '.join(ROLLUPS)}")
         if not 0 < self.port < 65536:
             problems.append("port must be 1..65535")
         if not self.system_id or len(self.system_id) > 15:
@@ -89,11 +104,54 @@ class SmppConfig:
             problems.append("window must be at least 1")
         if self.throughput < 0:
             problems.append("throughput must be 0 (no cap) or more")
+        if self.min_rate <= 0:
+            problems.append("min_rate must be positive")
         if not 0 < self.reconnect_initial <= self.reconnect_max:
             problems.append("reconnect backoff needs 0 < reconnect_initial <= reconnect_max")
-        if self.enquire_link <= 0 or self.submit_timeout <= 0 or self.socket_timeout <= 0:
-            problems.append("enquire_link, submit_timeout and socket_timeout must be positive")
+        timings = (self.enquire_link, self.submit_timeout, self.socket_timeout, self.queue_timeout)
+        if min(timings) <= 0:
+            problems.append("enquire_link, submit_timeout, queue_timeout and socket_timeout must be positive")
+        if self.resubmit_after < 0:
+            problems.append("resubmit_after must be 0 or more")
         if self.registered_delivery not in range(256):
             problems.append("registered_delivery must be 0..255")
         if problems:
             raise ValueError(f"SMPP connector {self.name!r}: " + "; ".join(problems))
+
+
+#: How each SmppConfig field's annotation reads in a TOML table (a float setting also takes an integer).
+_TOML_TYPES: Mapping[str, tuple[type, ...]] = {
+    "str": (str,),
+    "BindModeName": (str,),
+    "int": (int,),
+    "float": (int, float),
+}
+
+
+def config_from_table(table: Mapping[str, Any]) -> SmppConfig:
+    """An ``[[connectors]]`` table of ``type = "smpp"``: ``name`` plus :class:`SmppConfig`'s fields by name
+    (``host``, ``port``, ``system_id``, ``password`` are required). ValueError names a wrong key."""
+    known = {f.name: f for f in dataclasses.fields(SmppConfig)}
+    options = {k: v for k, v in table.items() if k != "type"}
+    for key in sorted(set(options) & set(RETIRED_KEYS)):
+        log.warning(
+            "SMPP connector %s: %s is no longer used: %s", options.get("name"), key, RETIRED_KEYS[key]
+        )
+        del options[key]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key {', '.join(unknown)} (SMPP keys: {', '.join(sorted(known))})")
+    missing = [
+        name
+        for name, f in known.items()
+        if f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and name not in options
+    ]
+    if missing:
+        raise ValueError(f"missing key {', '.join(missing)}")
+    for key, value in options.items():
+        accepted = _TOML_TYPES.get(str(known[key].type), (object,))
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ValueError(f"{key} must be {' or '.join(t.__name__ for t in accepted)}, not {value!r}")
+    return SmppConfig(**options)

@@ -1,21 +1,28 @@
-"""One SMPP session: an aiosmpplib ``ESME`` plus the adapters that plug it into the connector.
+"""One SMPP session (a bind): textgate's own protocol loop, on aiosmpplib's PDU classes.
 
-aiosmpplib is queue-driven: the application enqueues ``SubmitSm`` objects in a *broker*, the ESME's
-sender task sends them, a *correlator* pairs each response with its request, and a *hook* sees every PDU
-received. Its stock broker, correlator and retry timer are in-memory demo implementations with their own
-ideas (3-day receipt correlation, library-side splitting and reassembly); here each is replaced by a
-small adapter, so the connector keeps all state and aiosmpplib only speaks the protocol:
+aiosmpplib encodes and parses the PDUs (bind, submit_sm, deliver_sm, ...); the session around them is
+textgate's, because what an ESME must do with its submits is exactly what aiosmpplib's session leaves
+out: a window, a per-PDU answer timeout, throttling as flow control, answers that come after their
+timeout, and knowing which PDUs were on the wire when a connection dropped.
 
-* :class:`_Broker` - the send queue; skips submits whose caller gave up (timeout, dropped session);
-* :class:`_Correlator` - pairs responses with requests by sequence number and resolves the waiting
-  submit; passes every ``deliver_sm`` segment through untouched (the connector reassembles);
-* :class:`_Hook` - notes bind answers (each ``deliver_sm`` goes from ``_Esme`` straight to
-  :meth:`Link._take_deliver`, which stores it through the connector while the session reads on, and answers
-  it once stored);
-* :class:`_Backoff` - the reconnect delay (initial doubling to max), and the signal that a session
-  dropped (aiosmpplib calls it between connection attempts);
-* :class:`_ThrottlePause` - after ESME_RTHROTTLED / ESME_RMSGQFUL the session holds back briefly;
-* :class:`TokenBucket` - the connector-wide throughput cap, shared by every session's sender.
+Submits flow like this:
+
+* the connector puts a :class:`SubmitItem` (one ``submit_sm``, already encoded) in the connector-wide
+  :class:`SubmitQueue`; every bound session of the connector takes from it;
+* a session writes the head of the queue when its window has room, its :class:`~.pacing.Pacer` allows
+  and the connector-wide throughput cap (if any) has a token;
+* **the answer timeout starts when the PDU is written** (``submit_timeout``), never while it waits in
+  the queue: an item that could not be written within ``queue_timeout`` of being queued comes back
+  :class:`NotSent` (it never left textgate, so nothing is lost or sent twice);
+* ``ESME_RTHROTTLED`` / ``ESME_RMSGQFUL``: the pacer slows down and the same PDU goes back to the front
+  of the queue. It is not an error and not an attempt;
+* no answer in time, or the connection dropped after the PDU was written: :class:`NoAnswer` - the SMSC
+  may have taken it. The sequence number stays known for ``late_window`` seconds: an answer that comes
+  later is handed to ``on_late`` (the connector records the message as sent) instead of being dropped.
+
+Received ``deliver_sm`` are handed to ``on_deliver`` while the session goes on reading; each is answered
+(``deliver_sm_resp``) once ``on_deliver`` returned, i.e. once it is stored. At most ``DELIVER_BACKLOG``
+are in hand at once; beyond that the session stops reading from the socket until one is done.
 """
 
 from __future__ import annotations
@@ -23,48 +30,67 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import itertools
 import logging
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from aiosmpplib import (  # type: ignore[import-untyped]
-    ESME,
-    AbstractBroker,
-    AbstractCorrelator,
-    AbstractHook,
-    AbstractRateLimiter,
-    AbstractRetryTimer,
-    AbstractThrottleHandler,
     BindMode,
-    BindTransceiverResp,
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
     DeliverSmResp,
+    EnquireLink,
+    EnquireLinkResp,
     GenericNack,
     SmppCommand,
     SmppCommandStatus,
-    SmppMessage,
-    SubmitSm,
+    Unbind,
+    UnbindResp,
 )
+from aiosmpplib.protocol import DEFAULT_ENCODING  # type: ignore[import-untyped]
+from aiosmpplib.state import PduHeader  # type: ignore[import-untyped]
+from prometheus_client import Counter
 
 from textgate.domain.encoding import decode_gsm7, encode_gsm7, encode_ucs2
-from textgate.domain.errors import CarrierError, ErrorKind
+from textgate.domain.errors import CarrierError
+from textgate.providers.smpp.pacing import Pacer
 from textgate.providers.smpp.pdus import LenientDeliverSm
 
 log = logging.getLogger(__name__)
 
-Classify = Callable[[int], CarrierError]
-#: Handles a deliver_sm; may answer something to wait for before the deliver_sm_resp is sent.
-OnDeliver = Callable[[Any], Awaitable[Awaitable[Any] | None]]
-
-_BIND_RESPONSES = frozenset(
-    {SmppCommand.BIND_TRANSCEIVER_RESP, SmppCommand.BIND_TRANSMITTER_RESP, SmppCommand.BIND_RECEIVER_RESP}
+PDUS = Counter(
+    "textgate_smpp_submit_pdus_total",
+    "submit_sm PDUs written and how the SMSC answered them (accepted, throttled, refused, no_answer)",
+    ["connector", "outcome"],
 )
 
-#: aiosmpplib log lines that say nothing here: the connector correlates receipts itself.
-_QUIET = ("Could not correlate delivery receipt",)
+HEADER = struct.Struct("!IIII")
+HEADER_LENGTH = 16
+#: Longest PDU read; anything longer is a broken stream (SMPP 3.4 PDUs are far smaller).
+MAX_PDU = 65536
+#: deliver_sm a session has in hand at once before it stops reading from the SMSC.
+DELIVER_BACKLOG = 1000
+
+_C = SmppCommand
+_S = SmppCommandStatus
+THROTTLE_STATUSES = frozenset({int(_S.ESME_RTHROTTLED), int(_S.ESME_RMSGQFUL)})
+_BIND_PDUS = {
+    BindMode.TRANSCEIVER: BindTransceiver,
+    BindMode.TRANSMITTER: BindTransmitter,
+    BindMode.RECEIVER: BindReceiver,
+}
+_BIND_RESPONSES = frozenset(
+    {int(_C.BIND_TRANSCEIVER_RESP), int(_C.BIND_TRANSMITTER_RESP), int(_C.BIND_RECEIVER_RESP)}
+)
 
 
+# -- codecs -----------------------------------------------------------------------------------------------
 def _gsm_encode(text: str, errors: str = "strict") -> tuple[bytes, int]:
     return encode_gsm7(text), len(text)
 
@@ -86,278 +112,272 @@ def _ucs2_decode(data: Any, errors: str = "strict") -> tuple[str, int]:
     return raw.decode("utf-16-be", errors="replace"), len(raw)
 
 
-#: The codecs aiosmpplib is given: textgate's GSM-7 tables (the ones the splitting counts with), decoding
-#: leniently as 3GPP TS 23.038 asks; UCS-2 as UTF-16-BE, an odd or broken unit shown as U+FFFD. (aiosmpplib's
-#: own decoders are strict: one bad byte in a deliver_sm and it is answered with generic_nack, i.e. lost.)
+#: The codecs aiosmpplib's PDUs are given: textgate's GSM-7 tables (the ones the splitting counts with),
+#: decoding leniently as 3GPP TS 23.038 asks; UCS-2 as UTF-16-BE, an odd or broken unit shown as U+FFFD.
+#: (aiosmpplib's own decoders are strict: one bad byte in a deliver_sm and it could not be read.)
 CODECS: dict[str, codecs.CodecInfo] = {
     "gsm0338": codecs.CodecInfo(_gsm_encode, _gsm_decode, name="gsm0338"),
     "ucs2": codecs.CodecInfo(_ucs2_encode, _ucs2_decode, name="ucs2"),
 }
 
 
-class _Forward(logging.Handler):
-    """Routes aiosmpplib's own logger (not part of the logging tree) into ``textgate.providers.smpp``."""
+# -- what a submit comes to -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: str
 
-    def __init__(self, level: int) -> None:
-        super().__init__(level)
-        self.target = logging.getLogger(f"{__name__}.aiosmpplib")
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if any(text in str(record.msg) for text in _QUIET):
+@dataclass(frozen=True, slots=True)
+class Refused:
+    error: CarrierError
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """Never written (or only throttled): the SMSC does not have it."""
+
+    reason: str
+    throttled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NoAnswer:
+    """Written, and no answer came (timeout, or the connection dropped): the SMSC may have it."""
+
+    reason: str
+
+
+PduResult = Accepted | Refused | NotSent | NoAnswer
+
+
+@dataclass(eq=False)
+class SubmitItem:
+    """One submit_sm on its way: the encoded PDU (sequence number patched in when written) and its fate."""
+
+    pdu: bytes
+    future: asyncio.Future[PduResult]
+    label: str
+    queue_until: float
+    #: Whatever the connector wants back in ``on_late`` (which message and part this is).
+    tag: Any = None
+    throttles: int = 0
+    writes: int = 0
+    in_flight: bool = False
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def settle(self, result: PduResult) -> None:
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def with_sequence(self, sequence: int) -> bytes:
+        return self.pdu[:12] + sequence.to_bytes(4, "big") + self.pdu[16:]
+
+
+class SubmitQueue:
+    """The connector's submits not written yet, oldest first; a throttled one goes back to the front."""
+
+    def __init__(self) -> None:
+        self._items: deque[SubmitItem] = deque()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: SubmitItem, *, front: bool = False) -> None:
+        if item.future.done():
             return
-        self.target.handle(record)
+        if front:
+            self._items.appendleft(item)
+        else:
+            self._items.append(item)
+        self._ready.set()
 
+    def take_now(self) -> SubmitItem | None:
+        while self._items:
+            item = self._items.popleft()
+            if not item.future.done():
+                return item
+        self._ready.clear()
+        return None
 
-class _Esme(ESME):  # type: ignore[misc]
-    """aiosmpplib's ESME, reading deliver_sm itself (the one private method overridden; aiosmpplib is pinned).
-
-    aiosmpplib's own deliver_sm handling (0.7.4) would (1) refuse a deliver_sm with an empty
-    short_message and no message_payload, (2) parse every receipt's text strictly - dates must be
-    ``YYMMDDhhmm``, ``sub``/``dlvrd``/``err`` decimal - where a ValueError ends the session, so the SMSC
-    sends the receipt again after the reconnect, forever, and (3) correlate receipts and reassemble
-    segments in its correlator, which the connector does itself. So a deliver_sm is parsed here and handed
-    on as it is; anything else (and a deliver_sm that cannot be parsed at all: generic_nack) is left to
-    aiosmpplib.
-    """
-
-    #: Takes a parsed deliver_sm and its sequence number, and answers it itself once it is handled (set by
-    #: :class:`Link`). Returning None below tells aiosmpplib's receive loop not to answer it.
-    take_deliver: Callable[[Any, int], Awaitable[None]]
-
-    async def _handle_request(self, pdu: bytes, header: Any) -> Any:
-        if header.smpp_command == SmppCommand.DELIVER_SM:
-            try:
-                dsm = LenientDeliverSm.from_pdu(pdu, header, self.default_encoding, self.custom_codecs)
-            except ValueError:
-                pass  # aiosmpplib logs it and answers generic_nack
-            else:
-                await self.take_deliver(dsm, header.sequence_num)
-                return None
-        return await super()._handle_request(pdu, header)
-
-
-_STOP = object()
-#: deliver_sm a session handles at once before it stops reading from the SMSC.
-DELIVER_BACKLOG = 1000
-
-
-class _Broker(AbstractBroker):  # type: ignore[misc]
-    def __init__(self, link: Link) -> None:
-        self.link = link
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    async def enqueue(self, message: Any) -> None:
-        self._queue.put_nowait(message)
-
-    async def dequeue(self) -> Any:
+    async def take(self) -> SubmitItem:
         while True:
-            message = await self._queue.get()
-            if message is _STOP:
-                # Ends aiosmpplib's sender task at once (it would otherwise be given 0.5 s, then cancelled).
-                raise ConnectionAbortedError("the SMPP session is stopping")
-            if not isinstance(message, SubmitSm) or self.link.wanted(message):
-                return message
+            item = self.take_now()
+            if item is not None:
+                return item
+            await self._ready.wait()
 
-    def close(self) -> None:
-        self._queue.put_nowait(_STOP)
-
-    def purge(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+    def drain(self, result: PduResult) -> None:
+        """Settle everything still queued (the connector stops)."""
+        while self._items:
+            self._items.popleft().settle(result)
+        self._ready.clear()
 
 
-class _Correlator(AbstractCorrelator):  # type: ignore[misc]
-    """Request/response pairing by sequence number; nothing about receipts or segments."""
-
-    def __init__(self, link: Link, ttl: float) -> None:
-        self.link = link
-        self.ttl = ttl
-        self._requests: dict[int, tuple[float, Any]] = {}
-
-    def get_cumulated_status(self, ref_num: int) -> int:
-        return 0
-
-    async def expired(self, smpp_message: Any) -> None:
-        return None
-
-    async def put(self, smpp_message: Any) -> None:
-        now = time.monotonic()
-        if len(self._requests) > 1000:  # answers that never came (the submit timed out long ago)
-            for seq, (at, _) in list(self._requests.items()):
-                if now - at > self.ttl:
-                    del self._requests[seq]
-        self._requests[smpp_message.sequence_num] = (now, smpp_message)
-
-    async def put_delivery(self, smsc_message_id: str, submit_sm: Any) -> None:
-        return None
-
-    async def put_delivery_segmented(self, deliver_sm: Any) -> Any:
-        return deliver_sm  # the connector reassembles long inbound messages
-
-    async def get(self, response: Any) -> Any:
-        item = self._requests.pop(response.sequence_num, None)
-        if item is None:
-            return None
-        request = item[1]
-        if isinstance(request, SubmitSm):
-            self.link.answered(request, response)
-        return request
-
-    async def get_segmented(self, smpp_seq_num: int, remove: bool = False) -> tuple[None, int]:
-        return None, 0
-
-    async def get_delivery(self, receipt: Any) -> None:
-        return None
-
-    def clear(self) -> None:
-        self._requests.clear()
-
-
-class _Hook(AbstractHook):  # type: ignore[misc]
-    def __init__(self, link: Link) -> None:
-        self.link = link
-
-    async def sending(self, smpp_message: Any, pdu: bytes, client_id: str) -> None:
-        return None
-
-    async def received(self, smpp_message: Any, pdu: bytes, client_id: str) -> None:
-        await self.link.received(smpp_message, pdu)
-
-    async def send_error(self, smpp_message: Any, error: Exception, client_id: str) -> None:
-        self.link.send_failed(smpp_message, error)
-
-
-class _Backoff(AbstractRetryTimer):  # type: ignore[misc]
-    def __init__(self, link: Link, initial: float, maximum: float) -> None:
-        self.link = link
-        self.initial = initial
-        self.maximum = maximum
-        self._delay = initial
-
-    async def wait(self) -> None:
-        self.link.went_down()
-        delay = self._delay
-        self._delay = min(self._delay * 2, self.maximum)
-        await self.link.pause(delay)
-
-    def reset(self) -> None:
-        self._delay = self.initial
-        self.link.came_up()
-
-    def next_delay(self) -> float:
-        return self._delay
-
-
-class _ThrottlePause(AbstractThrottleHandler):  # type: ignore[misc]
-    def __init__(self, pause: float) -> None:
-        self.pause = pause
-        self._until = 0.0
-
-    async def throttled(self) -> None:
-        self._until = time.monotonic() + self.pause
-
-    async def not_throttled(self) -> None:
-        return None
-
-    async def allow_request(self) -> bool:
-        return time.monotonic() >= self._until
-
-    async def throttle_delay(self) -> float:
-        return max(0.01, self._until - time.monotonic())
-
-
-class TokenBucket(AbstractRateLimiter):  # type: ignore[misc]
+class TokenBucket:
     """At most ``rate`` PDUs a second, evenly spaced, over every session that shares it."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self._next = 0.0
 
-    async def limit(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+    def delay(self, now: float) -> float:
+        return max(0.0, self._next - now)
+
+    def take(self, now: float) -> None:
+        self._next = max(now, self._next) + self.interval
 
 
-def _expire(future: asyncio.Future[Any]) -> None:
-    """A submit's deadline passed without an answer."""
-    if not future.done():
-        future.set_exception(TimeoutError())
+#: Handles a deliver_sm (stores it); the deliver_sm is answered when it returns.
+OnDeliver = Callable[[Any], Awaitable[None]]
+#: An answer that came after its submit's timeout: (item, command_status, message_id).
+OnLate = Callable[[SubmitItem, int, str], None]
+Classify = Callable[[int], CarrierError]
 
 
-class Link:
-    """One bound (or binding) SMPP session and the submits in flight on it."""
+class BindRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status_name(status))
+        self.status = status
+
+
+def status_name(status: int) -> str:
+    try:
+        return str(SmppCommandStatus(status).name)
+    except ValueError:
+        return f"0x{status:08X}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str
+    mode: BindMode
+    window: int
+    enquire_link: float
+    socket_timeout: float
+    submit_timeout: float
+    reconnect_initial: float
+    reconnect_max: float
+    late_window: float
+
+
+class _Wire(asyncio.Protocol):
+    """Bytes in and out of one TCP connection; whole PDUs go to the session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.reading_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass, but is one)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= HEADER_LENGTH:
+            length = int.from_bytes(buffer[:4], "big")
+            if length < HEADER_LENGTH or length > MAX_PDU:
+                log.error(
+                    "SMPP session %s: a PDU of %d octets; dropping the connection", self.session, length
+                )
+                self.close()
+                return
+            if len(buffer) < length:
+                return
+            pdu = bytes(buffer[:length])
+            del buffer[:length]
+            try:
+                self.session.on_pdu(pdu)
+            except Exception:  # one bad PDU must not end the session
+                log.exception("SMPP session %s: handling a PDU failed", self.session)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.session.lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Session:
+    """One bind to the SMSC, kept up with reconnects, writing submits from the connector's queue."""
 
     def __init__(
         self,
         *,
         label: str,
-        host: str,
-        port: int,
-        system_id: str,
-        password: str,
-        system_type: str,
-        mode: BindMode,
-        window: int,
-        enquire_link: float,
-        socket_timeout: float,
-        reconnect: tuple[float, float],
-        throttle_pause: float,
-        rate_limiter: TokenBucket | None,
-        response_ttl: float,
+        connector: str,
+        config: SessionConfig,
+        queue: SubmitQueue,
+        throughput: TokenBucket | None,
         classify: Classify,
         on_deliver: OnDeliver,
+        on_late: OnLate,
+        on_bound: Callable[[], None] = lambda: None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.label = label
-        self.mode = mode
-        self._bound_state = mode.session_state  # (a chain of enum comparisons in aiosmpplib; asked per PDU)
+        self.connector = connector
+        self.config = config
+        self.queue = queue
+        self.throughput = throughput
         self.classify = classify
         self.on_deliver = on_deliver
-        self.window = asyncio.Semaphore(window)
-        self.window_size = window
-        self.inflight: dict[str, asyncio.Future[str]] = {}
-        self._on_accept: dict[str, Callable[[str], None]] = {}
+        self.on_late = on_late
+        self.on_bound = on_bound
+        self.pacer = pacer or Pacer()
+        self.mode = config.mode
         self.last_bind_status: str | None = None
         self.binds = 0
-        self._stopping = asyncio.Event()
-        self.broker = _Broker(self)
-        self.correlator = _Correlator(self, response_ttl)
-        self.esme = _Esme(
-            smsc_host=host,
-            smsc_port=port,
-            system_id=system_id,
-            password=password,
-            system_type=system_type,
-            bind_mode=mode,
-            client_id=label,
-            enquire_link_interval=float(enquire_link),
-            log_level=logging.WARNING,
-            log_handler=_Forward(logging.WARNING),
-            log_include_timestamp=False,
-            hook=_Hook(self),
-            broker=self.broker,
-            rate_limiter=rate_limiter,
-            throttle_handler=_ThrottlePause(throttle_pause),
-            correlator=self.correlator,
-            retry_timer=_Backoff(self, reconnect[0], reconnect[1]),
-            socket_timeout=float(socket_timeout),
-            custom_codecs=CODECS,
-        )
-        self.esme.take_deliver = self._take_deliver
-        # deliver_sm being handled: the receive loop goes on reading while they are stored (receipts that
-        # arrive together are stored together), each is answered once stored; at most this many at once.
-        self._deliver_room = asyncio.Semaphore(DELIVER_BACKLOG)
-        self._delivering: set[asyncio.Task[None]] = set()
-        #: Deliveries stored (or kept) whose answer waits (a receipt that came before its submission).
-        self._holding: set[asyncio.Task[None]] = set()
+        self.inflight: dict[int, SubmitItem] = {}
+        self._late: dict[int, tuple[float, SubmitItem]] = {}
+        self._sequence = itertools.count(1)
+        self._wire: _Wire | None = None
+        self._bound = False
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._room = asyncio.Event()
+        self._bind_answer: asyncio.Future[int] | None = None
+        self._unbind_answer: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._delivering: set[asyncio.Task[None]] = set()
+        self._last_heard = 0.0
+        self._ka_pending = False
+        self._loop = asyncio.get_running_loop()
 
-    # -- life ---------------------------------------------------------------------------------------
+    def __str__(self) -> str:
+        return self.label
+
+    # -- state --------------------------------------------------------------------------------------
     @property
     def bound(self) -> bool:
-        return bool(self.esme.session_state == self._bound_state) and not self._stopping.is_set()
+        return self._bound and not self._stopping
 
     @property
     def can_submit(self) -> bool:
@@ -365,25 +385,37 @@ class Link:
 
     @property
     def room(self) -> int:
-        """Window slots not taken by submits in flight."""
-        return self.window_size - len(self.inflight)
+        return self.config.window - len(self.inflight)
 
+    def rate(self) -> float | None:
+        return self.pacer.rate(time.monotonic())
+
+    # -- life ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self.esme.start(), name=f"smpp-{self.label}")
+        self._stopping = False
+        self._stop_event.clear()
+        self._task = asyncio.create_task(self._run(), name=f"smpp-{self.label}")
 
     async def stop(self, timeout: float) -> None:
+        """Unbind (waiting up to ``timeout`` for what is in flight and the unbind_resp) and disconnect."""
         if self._delivering:  # store and answer what the SMSC already handed over
             await asyncio.wait(set(self._delivering), timeout=timeout)
-        for task in list(self._holding):  # unanswered: the SMSC sends them again after a new bind
-            task.cancel()
-        self._stopping.set()
-        self.broker.close()
-        try:
-            # Unbinds when bound; either way marks the ESME as shutting down, so its loop ends.
-            await asyncio.wait_for(self.esme.stop(), timeout)
-        except (TimeoutError, OSError):
-            log.warning("SMPP session %s did not unbind cleanly", self.label)
+        self._stopping = True
+        self._stop_event.set()
+        wire = self._wire
+        if wire is not None and self._bound:
+            until = self._loop.time() + timeout
+            while self.inflight and self._loop.time() < until:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), until - self._loop.time())
+            self._unbind_answer = self._loop.create_future()
+            wire.write(Unbind(sequence_num=next(self._sequence)).pdu())
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(
+                    asyncio.shield(self._unbind_answer), max(0.1, until - self._loop.time())
+                )
+            wire.close()
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -391,197 +423,282 @@ class Link:
                 self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        self.went_down()
 
-    async def pause(self, seconds: float) -> None:
-        """The reconnect delay; cut short by stop()."""
-        if self._stopping.is_set():
-            return
+    async def _run(self) -> None:
+        delay = self.config.reconnect_initial
+        while not self._stopping:
+            try:
+                wire = await self._connect()
+            except BindRefused as exc:
+                self._note_bind(exc.status)
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                log.info("SMPP session %s: cannot connect: %s", self.label, exc or type(exc).__name__)
+            else:
+                delay = self.config.reconnect_initial
+                await self._serve(wire)
+                if self._stopping:
+                    break
+            await self._pause(delay)
+            delay = min(delay * 2, self.config.reconnect_max)
+
+    async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
 
-    def came_up(self) -> None:
+    async def _connect(self) -> _Wire:
+        c = self.config
+        _, wire = await asyncio.wait_for(
+            self._loop.create_connection(lambda: _Wire(self), c.host, c.port), c.socket_timeout
+        )
+        self._wire = wire
+        self._bind_answer = self._loop.create_future()
+        bind = _BIND_PDUS[c.mode](
+            sequence_num=next(self._sequence),
+            system_id=c.system_id,
+            password=c.password,
+            system_type=c.system_type,
+        )
+        wire.write(bind.pdu())
+        try:
+            status = await asyncio.wait_for(asyncio.shield(self._bind_answer), c.socket_timeout)
+        except BaseException:
+            wire.abort()
+            raise
+        finally:
+            self._bind_answer = None
+        if status != 0:
+            wire.close()
+            raise BindRefused(status)
+        return wire
+
+    async def _serve(self, wire: _Wire) -> None:
+        self._bound = True
         self.binds += 1
-        self.last_bind_status = SmppCommandStatus.ESME_ROK.name
+        self._note_bind(0)
+        self._last_heard = time.monotonic()
         log.info("SMPP session %s bound", self.label)
+        self.on_bound()
+        tasks = [asyncio.create_task(self._keepalive(wire), name=f"smpp-{self.label}-keepalive")]
+        if self.can_submit:
+            tasks.append(asyncio.create_task(self._writer(wire), name=f"smpp-{self.label}-writer"))
+        try:
+            await wire.closed
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._bound = False
 
-    def went_down(self) -> None:
-        """The session dropped (or never came up): fail what waits on it; nothing queued is sent later."""
-        lost = [f for f in self.inflight.values() if not f.done()]
-        for future in lost:
-            future.set_exception(
-                CarrierError(
-                    "the SMPP session dropped before the SMSC answered",
-                    kind=ErrorKind.PROVIDER_ERROR,
-                    retryable=True,
-                    carrier="smpp",
-                )
-            )
-        self.broker.purge()
-        self.correlator.clear()
+    def _note_bind(self, status: int) -> None:
+        self.last_bind_status = status_name(status)
+        if status != 0:
+            log.error("SMPP session %s: bind refused: %s", self.label, self.last_bind_status)
+
+    def lost(self, wire: _Wire, exc: Exception | None) -> None:
+        """The connection ended: whatever was written and not answered has an unknown outcome."""
+        if wire is not self._wire:
+            return
+        self._wire = None
+        self._bound = False
+        if self._bind_answer is not None and not self._bind_answer.done():
+            self._bind_answer.set_exception(ConnectionError("the SMSC closed the connection during the bind"))
+        if self._unbind_answer is not None and not self._unbind_answer.done():
+            self._unbind_answer.set_result(None)
+        lost = list(self.inflight.values())
+        self.inflight.clear()
+        self._late.clear()  # answers cannot come on a connection that is gone
+        self._room.set()
+        for item in lost:
+            if item.timer is not None:
+                item.timer.cancel()
+            item.in_flight = False
+            PDUS.labels(self.connector, "no_answer").inc()
+            item.settle(NoAnswer("the connection to the SMSC dropped before it answered the submit"))
         if lost:
             log.warning("SMPP session %s dropped with %d submits unanswered", self.label, len(lost))
+        elif not self._stopping:
+            log.info("SMPP session %s: connection closed (%s)", self.label, exc or "by the SMSC")
 
-    # -- submitting ---------------------------------------------------------------------------------
-    def wanted(self, message: Any) -> bool:
-        future = self.inflight.get(message.log_id)
-        return future is not None and not future.done()
+    # -- writing ------------------------------------------------------------------------------------
+    async def _writer(self, wire: _Wire) -> None:
+        queue = self.queue
+        loop = self._loop
+        while True:
+            while len(self.inflight) >= self.config.window:
+                self._room.clear()
+                await self._room.wait()
+            wait = self.pacer.delay(time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if self.throughput is not None:
+                wait = self.throughput.delay(time.monotonic())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+            if not wire.writable.is_set():
+                await wire.writable.wait()
+                continue
+            item = queue.take_now() or await queue.take()
+            if self._wire is not wire or not self._bound:
+                queue.put(item, front=True)
+                return
+            now = time.monotonic()
+            if self.throughput is not None:
+                self.throughput.take(now)
+            sequence = next(self._sequence) & 0x7FFFFFFF or next(self._sequence)
+            item.in_flight = True
+            item.writes += 1
+            self.inflight[sequence] = item
+            item.timer = loop.call_at(loop.time() + self.config.submit_timeout, self._timed_out, sequence)
+            self.pacer.sent(now)
+            wire.write(item.with_sequence(sequence))
 
-    async def send(
-        self, submit_sm: Any, deadline: float, on_accept: Callable[[str], None] | None = None
-    ) -> str:
-        """Send one submit_sm within the window; the SMSC's message id, or CarrierError.
+    def _timed_out(self, sequence: int) -> None:
+        item = self.inflight.pop(sequence, None)
+        if item is None:
+            return
+        self._room.set()
+        item.in_flight = False
+        now = time.monotonic()
+        self._late[sequence] = (now + self.config.late_window, item)
+        if len(self._late) > 64:
+            for seq, (until, _) in list(self._late.items()):
+                if until < now:
+                    del self._late[seq]
+        self.pacer.throttled(now)  # an SMSC too slow to answer is one to go easier on
+        PDUS.labels(self.connector, "no_answer").inc()
+        item.settle(NoAnswer(f"the SMSC did not answer the submit within {self.config.submit_timeout:g} s"))
 
-        ``on_accept`` is called with the id as soon as the response is read, before any PDU after it (a
-        receipt may follow in the same read, before this coroutine resumes).
-        """
-        loop = asyncio.get_running_loop()
-        try:
-            if self.window.locked():
-                await asyncio.wait_for(self.window.acquire(), max(0.0, deadline - loop.time()))
-            else:  # room in the window: no timeout task needed (this is the common case)
-                await self.window.acquire()
-        except TimeoutError:
-            raise CarrierError(
-                f"no room in the SMPP window ({self.window_size}) before the submit timeout",
-                kind=ErrorKind.THROTTLED,
-                retryable=True,
-                carrier="smpp",
-            ) from None
-        key = submit_sm.log_id
-        try:
-            if not self.bound:
-                raise CarrierError(
-                    "the SMPP session is not bound", kind=ErrorKind.PROVIDER_ERROR, retryable=True, sent=False
-                )
-            future: asyncio.Future[str] = loop.create_future()
-            self.inflight[key] = future
-            if on_accept is not None:
-                self._on_accept[key] = on_accept
-            await self.broker.enqueue(submit_sm)
-            # The deadline as a plain timer on the future (cheaper than wait_for, once per submit).
-            timer = loop.call_at(deadline, _expire, future)
-            try:
-                return await future
-            except TimeoutError:
-                raise CarrierError(
-                    "the SMSC did not answer the submit in time",
-                    kind=ErrorKind.PROVIDER_ERROR,
-                    retryable=True,
-                    carrier="smpp",
-                ) from None
-            finally:
-                timer.cancel()
-        finally:
-            self.inflight.pop(key, None)
-            self._on_accept.pop(key, None)
-            self.window.release()
-
-    def answered(self, request: Any, response: Any) -> None:
-        future = self.inflight.get(request.log_id)
-        status = int(response.command_status)
-        if future is None or future.done():
-            if status == SmppCommandStatus.ESME_ROK and not isinstance(response, GenericNack):
+    # -- reading ------------------------------------------------------------------------------------
+    def on_pdu(self, pdu: bytes) -> None:
+        length, command, status, sequence = HEADER.unpack_from(pdu)
+        self._last_heard = time.monotonic()
+        self._ka_pending = False
+        if command == _C.SUBMIT_SM_RESP:
+            self._answered(sequence, status, pdu[HEADER_LENGTH:-1].decode("ascii", "replace"))
+        elif command == _C.DELIVER_SM:
+            self._take_deliver(pdu, length, sequence)
+        elif command == _C.ENQUIRE_LINK:
+            self._write(EnquireLinkResp(sequence_num=sequence).pdu())
+        elif command == _C.ENQUIRE_LINK_RESP:
+            pass
+        elif command == _C.GENERIC_NACK:
+            if sequence in self.inflight or sequence in self._late:
+                self._answered(sequence, status or int(_S.ESME_RUNKNOWNERR), "")
+            else:
                 log.warning(
-                    "SMPP %s: the SMSC accepted %s (id %s) after the submit was given up",
-                    self.label,
-                    request.log_id,
-                    getattr(response, "message_id", ""),
+                    "SMPP session %s: generic_nack %s for #%d", self.label, status_name(status), sequence
                 )
-            return
-        if isinstance(response, GenericNack) and status == SmppCommandStatus.ESME_ROK:
-            status = int(SmppCommandStatus.ESME_RUNKNOWNERR)
-        if status == SmppCommandStatus.ESME_ROK:
-            message_id = str(response.message_id)
-            on_accept = self._on_accept.pop(request.log_id, None)
-            if on_accept is not None:
-                on_accept(message_id)
-            future.set_result(message_id)
+        elif command in _BIND_RESPONSES:
+            if self._bind_answer is not None and not self._bind_answer.done():
+                self._bind_answer.set_result(status)
+        elif command == _C.UNBIND:
+            self._write(UnbindResp(sequence_num=sequence).pdu())
+            log.info("SMPP session %s: the SMSC unbound", self.label)
+            if self._wire is not None:
+                self._wire.close()
+        elif command == _C.UNBIND_RESP:
+            if self._unbind_answer is not None and not self._unbind_answer.done():
+                self._unbind_answer.set_result(None)
+        elif command & 0x80000000:
+            log.debug("SMPP session %s: ignoring a response 0x%08X", self.label, command)
         else:
-            future.set_exception(self.classify(status))
+            self._write(GenericNack(sequence_num=sequence, command_status=_S.ESME_RINVCMDID).pdu())
 
-    def send_failed(self, message: Any, error: Exception) -> None:
-        future = self.inflight.get(getattr(message, "log_id", ""))
-        if future is None or future.done():
+    def _answered(self, sequence: int, status: int, message_id: str) -> None:
+        item = self.inflight.pop(sequence, None)
+        now = time.monotonic()
+        if item is None:
+            late = self._late.pop(sequence, None)
+            if late is not None:
+                self.on_late(late[1], status, message_id)
+            else:
+                log.warning("SMPP session %s: an answer to unknown submit #%d", self.label, sequence)
             return
-        if isinstance(error, ValueError):
-            future.set_exception(
-                CarrierError(
-                    f"the submit_sm could not be built: {error}",
-                    kind=ErrorKind.INVALID_CONTENT,
-                    retryable=False,
-                    carrier="smpp",
-                )
-            )
+        if item.timer is not None:
+            item.timer.cancel()
+        item.in_flight = False
+        self._room.set()
+        if status == 0:
+            self.pacer.accepted(now)
+            PDUS.labels(self.connector, "accepted").inc()
+            item.settle(Accepted(message_id))
+        elif status in THROTTLE_STATUSES:
+            self.pacer.throttled(now)
+            item.throttles += 1
+            PDUS.labels(self.connector, "throttled").inc()
+            if now >= item.queue_until:
+                item.settle(NotSent(f"throttled by the SMSC ({status_name(status)})", throttled=True))
+            else:
+                self.queue.put(item, front=True)
         else:
-            future.set_exception(
-                CarrierError(
-                    f"sending the submit_sm failed: {error!r}",
-                    kind=ErrorKind.PROVIDER_ERROR,
-                    retryable=True,
-                    carrier="smpp",
-                )
+            PDUS.labels(self.connector, "refused").inc()
+            item.settle(Refused(self.classify(status)))
+
+    def _take_deliver(self, pdu: bytes, length: int, sequence: int) -> None:
+        header = PduHeader(
+            pdu_length=length,
+            smpp_command=_C.DELIVER_SM,
+            command_status=_S.ESME_ROK,
+            sequence_num=sequence,
+        )
+        try:
+            dsm = LenientDeliverSm.from_pdu(pdu, header, DEFAULT_ENCODING, CODECS)
+        except (ValueError, IndexError, struct.error, UnicodeDecodeError) as exc:
+            log.error(
+                "SMPP session %s: a deliver_sm that cannot be read (%s): %s", self.label, exc, pdu.hex()
             )
-
-    # -- receiving ----------------------------------------------------------------------------------
-    async def received(self, message: Any, pdu: bytes) -> None:
-        if message is None:
-            # aiosmpplib could not parse the PDU. A refused bind is one: SMSCs answer it with a bare header,
-            # which aiosmpplib 0.7.4 cannot read (it expects a system_id); note the status all the same.
-            self._note_bind_failure(pdu)
+            self._write(GenericNack(sequence_num=sequence, command_status=_S.ESME_RSYSERR).pdu())
             return
-        if isinstance(message, BindTransceiverResp):  # the transmitter/receiver answers subclass it
-            self._note_bind(SmppCommandStatus(message.command_status).name)
-        # (deliver_sm never gets here: _Esme hands each to _take_deliver.)
-
-    async def _take_deliver(self, dsm: Any, sequence_num: int) -> None:
-        """Start handling a deliver_sm (in the order they arrive) and return to reading the next PDU."""
-        await self._deliver_room.acquire()
-        task = asyncio.create_task(self._deliver(dsm, sequence_num, self.esme._writer))
+        wire = self._wire
+        task = asyncio.create_task(self._deliver(dsm, sequence, wire))
         self._delivering.add(task)
-        task.add_done_callback(self._delivering.discard)
+        task.add_done_callback(self._delivered)
+        if len(self._delivering) >= DELIVER_BACKLOG and wire is not None and wire.transport is not None:
+            wire.transport.pause_reading()
+            wire.reading_paused = True
 
-    async def _deliver(self, dsm: Any, sequence_num: int, writer: Any) -> None:
-        hold: Awaitable[Any] | None = None
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._delivering.discard(task)
+        wire = self._wire
+        if wire is not None and wire.reading_paused and len(self._delivering) < DELIVER_BACKLOG // 2:
+            wire.reading_paused = False
+            if wire.transport is not None:
+                wire.transport.resume_reading()
+
+    async def _deliver(self, dsm: Any, sequence: int, wire: _Wire | None) -> None:
         try:
-            try:
-                hold = await self.on_deliver(dsm)
-            except Exception:  # a bad report must not end the session
-                log.exception("SMPP session %s: handling a deliver_sm failed", self.label)
-        finally:
-            self._deliver_room.release()
-        if hold is not None:
-            # Waiting does not take room from the backlog: the submit_sm_resps that let this receipt
-            # through may still have to be read from the same session.
-            task = asyncio.current_task()
-            assert task is not None
-            self._delivering.discard(task)
-            self._holding.add(task)
-            try:
-                await hold
-            except TimeoutError:
-                pass  # answered now; the connector keeps the receipt in memory and goes on retrying
-            except Exception:
-                log.exception("SMPP session %s: waiting to answer a deliver_sm failed", self.label)
-            finally:
-                self._holding.discard(task)
-        if self.esme._writer is not writer or not self.bound:
-            # The session it came on is gone: unanswered, the SMSC sends it again on a new one.
+            await self.on_deliver(dsm)
+        except Exception:  # not stored: unanswered, so the SMSC sends it again
+            log.exception("SMPP session %s: storing a deliver_sm failed; it stays unanswered", self.label)
             return
-        try:
-            await self.esme._send_data(DeliverSmResp(sequence_num))
-        except (OSError, ConnectionError, RuntimeError) as exc:
-            log.info("SMPP session %s: answering a deliver_sm failed: %s", self.label, exc)
+        if wire is None or wire is not self._wire:
+            return  # the session it came on is gone: the SMSC sends it again on a new one
+        wire.write(DeliverSmResp(sequence_num=sequence).pdu())
 
-    def _note_bind_failure(self, pdu: bytes) -> None:
-        try:
-            header = SmppMessage.parse_header(pdu)
-        except (ValueError, IndexError, struct.error):
-            return
-        if header.smpp_command in _BIND_RESPONSES:
-            self._note_bind(SmppCommandStatus(header.command_status).name)
+    def _write(self, data: bytes) -> None:
+        if self._wire is not None:
+            self._wire.write(data)
 
-    def _note_bind(self, status: str) -> None:
-        self.last_bind_status = status
-        if status != SmppCommandStatus.ESME_ROK.name:
-            log.error("SMPP session %s: bind refused: %s", self.label, status)
+    # -- keeping the link alive ---------------------------------------------------------------------
+    async def _keepalive(self, wire: _Wire) -> None:
+        c = self.config
+        while True:
+            idle = time.monotonic() - self._last_heard
+            if self._ka_pending and idle >= c.enquire_link + c.socket_timeout:
+                log.error("SMPP session %s: no answer to enquire_link; dropping the connection", self.label)
+                wire.abort()
+                return
+            if not self._ka_pending and idle >= c.enquire_link:
+                self._ka_pending = True
+                wire.write(EnquireLink(sequence_num=next(self._sequence)).pdu())
+                await asyncio.sleep(c.socket_timeout)
+                continue
+            await asyncio.sleep(max(0.05, c.enquire_link - idle))
+
+    # -- tests --------------------------------------------------------------------------------------
+    def drop(self) -> None:
+        """Abort the TCP connection at once (no unbind)."""
+        if self._wire is not None:
+            self._wire.abort()
