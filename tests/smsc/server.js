@@ -23,6 +23,9 @@
 //   throttle_every      answer every Nth submit_sm (counted over all destinations using the rule) with
 //                       ESME_RTHROTTLED instead; default 0 (never)
 //   slow_every, slow_ms answer every Nth submit_sm only after slow_ms (longer than the ESME's timeout)
+//   slow_first          answer the first N submit_sm using the rule only after slow_ms
+//   fail_parts          {"2": "ESME_RSYSERR"}: refuse the first submit of that part number (per
+//                       destination) with that status, accept it when it comes again
 //   drop_at_outstanding when a session has this many submits unanswered, drop it abruptly (responses
 //                       not sent; the submits were not taken); drop_times: how often (default 1)
 // Session-wide limits (POST /limits): {"tps": N} answers ESME_RTHROTTLED to submits beyond N a second per
@@ -38,7 +41,7 @@
 //   POST /reset                          forget rules and records
 //   POST /rules {"dest": "...", "rule": {...}} | {"default": {...}}
 //   POST /deliver {source, dest, text, parts?, udh?: "8"|"16"|"sar", data_coding?: 0|8, ref?, order?,
-//                  esm_class?}         push an MO deliver_sm (multi-part when parts > 1); esm_class 4
+//                  esm_class?, only?: [part numbers]}         push an MO deliver_sm (multi-part when parts > 1); esm_class 4
 //                                        makes it a receipt whose text is `text` (for ids never submitted)
 //   POST /drop {session?}                close SMPP connections abruptly (all, or one); the process stays
 //   POST /refuse_binds {seconds, status?} answer binds with an error (default ESME_RBINDFAIL) meanwhile
@@ -241,6 +244,14 @@ function onSubmit(info, pdu) {
   let status = statusCode(rule.status);
   counters.submits += 1;
   if (status === 0 && rule.throttle_every && seen % rule.throttle_every === 0) status = ERRORS.ESME_RTHROTTLED;
+  const part = String(partNumber(entry));
+  if (status === 0 && rule.fail_parts && rule.fail_parts[part]) {
+    const once = 'fail|' + pdu.destination_addr + '|' + part;
+    if (!ruleCounters[once]) {
+      ruleCounters[once] = 1;
+      status = statusCode(rule.fail_parts[part]);
+    }
+  }
   if (status === 0 && overRate(info.number)) status = ERRORS.ESME_RTHROTTLED;
   if (status === ERRORS.ESME_RTHROTTLED) counters.throttled += 1;
   info.outstanding += 1;
@@ -288,6 +299,7 @@ function onSubmit(info, pdu) {
   const receipt = () => { if (!info.dropping) sendReceipt(submittedInfo, entry, id, receiptRule); };
   let respDelay = rule.resp_delay_ms || 0;
   if (rule.slow_every && seen % rule.slow_every === 0) respDelay = rule.slow_ms || 5000;
+  if (rule.slow_first && seen <= rule.slow_first) respDelay = rule.slow_ms || 5000;
   if (wantsReceipt && receiptRule.receipt_before_resp) {
     setTimeout(receipt, 0);
     setTimeout(respond, Math.max(respDelay, receiptRule.receipt_delay_ms, 50));
@@ -398,7 +410,8 @@ function deliver(body) {
     }
     return options;
   });
-  const order = body.order === 'reverse' ? pdus.slice().reverse() : pdus;
+  let order = body.order === 'reverse' ? pdus.slice().reverse() : pdus;
+  if (body.only) order = order.filter((_, i) => body.only.includes(body.order === 'reverse' ? parts - i : i + 1));
   for (const options of order) pushDeliver(options, info.number);
   return { sent: order.length, session: info.number };
 }

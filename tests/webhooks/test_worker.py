@@ -194,7 +194,8 @@ def test_signed_ordered_delivery_with_retries(engine: sa.Engine, receiver: Recei
         for d in (a1, b1):
             row = delivery(engine, d)
             assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 500)
-            assert row.due_at == clock.now + timedelta(seconds=5)
+            # The receiver answered 500: they wait for its next probe (2 s), not each on its own backoff.
+            assert row.due_at == clock.now + timedelta(seconds=worker_mod.PROBE_BASE_SECONDS)
         assert await worker.run_once() == 0  # A2 is due but must wait for A1
         clock.advance(5)
         # The endpoint failed: one delivery probes it (A1, the oldest); once it answers 2xx, the rest
@@ -238,10 +239,12 @@ def test_backoff_give_up_then_next_in_order_then_replay(engine: sa.Engine, recei
             if row.status == "pending":
                 delays.append((row.due_at - clock.now).total_seconds())
                 clock.advance(delays[-1])
-        assert delays == [5, 10, 20, 40, 80]  # 155 s > the 2 min window: the 6th failure gives up
+        # A receiver answering 500 is down as a whole: probed every 2 s doubling up to 30 s; 120 s later
+        # the 2 min window is over and the 8th failure gives up.
+        assert delays == [2, 4, 8, 16, 30, 30, 30]
         row = delivery(engine, first)
-        assert (row.status, row.due_at, row.attempts, row.last_error) == ("failed", None, 6, "HTTP 500")
-        assert len(attempts_of(engine, first)) == 6
+        assert (row.status, row.due_at, row.attempts, row.last_error) == ("failed", None, 8, "HTTP 500")
+        assert len(attempts_of(engine, first)) == 8
         assert {r.id for r in receiver.requests} == {first}  # the second waited throughout
 
         receiver.failures_left = 0
@@ -253,11 +256,11 @@ def test_backoff_give_up_then_next_in_order_then_replay(engine: sa.Engine, recei
         with engine.begin() as conn:
             replayed = endpoints.replay_delivery(conn, account_id, first, clock.now)
         assert replayed["status"] == "pending" and replayed["attempt_count"] == 0
-        assert len(replayed["attempts"]) == 6
+        assert len(replayed["attempts"]) == 8
         assert await worker.run_once() == 1
         row = delivery(engine, first)
         assert row.status == "succeeded" and row.give_up_at == clock.now + outbox.DEFAULT_RETRY_WINDOW
-        assert len(attempts_of(engine, first)) == 7
+        assert len(attempts_of(engine, first)) == 9
 
         with engine.begin() as conn:  # a succeeded one can be replayed too
             endpoints.replay_delivery(conn, account_id, second, clock.now)
@@ -507,3 +510,73 @@ def test_endpoint_validation_and_tenancy(engine: sa.Engine) -> None:
         with pytest.raises(ValidationError):
             endpoints.list_deliveries(conn, acme, ep["id"], 0)
         assert endpoints.replay_delivery(conn, acme, listed["id"], clock.now)["status"] == "pending"
+
+
+def serve_receiver(rec: Receiver, port: int) -> ThreadingHTTPServer:
+    """Start answering on ``port`` for ``rec`` (what the receiver fixture does, on a chosen port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+            status = rec.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_receiver_down_for_three_minutes_is_caught_up_within_a_probe_interval(engine: sa.Engine) -> None:
+    """The receiver refuses connections for 180 s while events keep coming (a clock moved by hand, one
+    worker pass a second): it is probed, not hammered, and once it listens again everything that waited
+    goes at once - within PROBE_CAP_SECONDS - with each message's events in order."""
+    clock = Clock()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rec = Receiver(port=port)
+    account_id, _ep = setup(engine, rec.url, clock)
+    ids: dict[str, list[str]] = {}
+    server: ThreadingHTTPServer | None = None
+
+    async def body(client: WebhookClient) -> None:
+        nonlocal server
+        worker = make_worker(engine, client, clock, batch_size=500, concurrency=16)
+        tries = 0
+        for second in range(180):
+            if second % 10 == 0:  # ten messages' status events every ten seconds
+                for n in range(10):
+                    key = f"m{second // 10}-{n}"
+                    ids.setdefault(key, []).append(enqueue(engine, account_id, key, clock))
+                    if second % 30 == 0:
+                        ids[key].append(enqueue(engine, account_id, key, clock))  # and a second event
+            tries += await worker.run_once()
+            clock.advance(1)
+        assert tries <= 30, tries  # a probe every few seconds, not every delivery on its own backoff
+        server = serve_receiver(rec, port)  # back
+        for second in range(int(worker_mod.PROBE_CAP_SECONDS) + 5):
+            while await worker.run_once():
+                pass
+            if all(delivery(engine, d).status == "succeeded" for each in ids.values() for d in each):
+                break
+            clock.advance(1)
+        else:
+            raise AssertionError("not caught up")
+        assert second <= worker_mod.PROBE_CAP_SECONDS, second
+
+    try:
+        run(body)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    by_key: dict[str, list[str]] = {}
+    for req in rec.requests:
+        by_key.setdefault(req.key, []).append(req.id)
+    assert {k: collapse(v) for k, v in by_key.items()} == ids  # every one, in order per message

@@ -85,4 +85,6 @@ def _decision(part: PartState) -> Decision:
     if status is MessageStatus.DELIVERED:
         return Decision(status)
     prefix = f"part {part.number}: "
-    return Decision(status, part.error_kind, prefix + (part.error_message or status.value))
+    return Decision(
+        status, part.error_kind or ErrorKind.UNKNOWN, prefix + (part.error_message or status.value)
+    )

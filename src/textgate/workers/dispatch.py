@@ -343,9 +343,10 @@ class DispatchWorker:
                     cur,
                     MessageStatus.QUEUED,
                     now=now,
-                    source=f"submit:{self.connector.name}",
+                    source=f"submit:{taken.get('connector') or self.connector.name}",
                     error_kind=outcome.kind,
                     error_message=outcome.message,
+                    detail={"error": outcome.message, "attempt": cur["attempts"]},
                     extra={"due_at": due, "lease_owner": None, **taken},
                     cache=cache,
                 )
@@ -359,9 +360,10 @@ class DispatchWorker:
                     cur,
                     final,
                     now=now,
-                    source=f"submit:{self.connector.name}",
+                    source=f"submit:{taken.get('connector') or self.connector.name}",
                     error_kind=outcome.kind,
                     error_message=outcome.message,
+                    detail={"error": outcome.message, "attempt": cur["attempts"]},
                     extra=taken or None,
                     cache=cache,
                 )

@@ -15,11 +15,11 @@ The database is the queue, so deliveries survive restarts and any number of work
 * **A receiver that is down is probed, not hammered, and caught up at once when it is back.** When an
   endpoint fails (no connection, a timeout, 5xx, 408 or 429) it is marked failing: from then on one
   delivery at a time - the oldest due - goes to it as a probe, every 2 s doubling up to
-  ``PROBE_CAP_SECONDS`` (30 s); its other deliveries wait. The first 2xx clears the mark and makes every
-  delivery that waited for the endpoint due at once, so a receiver that was down for hours is caught up
-  within ``PROBE_CAP_SECONDS`` of coming back, at the rate it accepts, each message's events still in
-  order. A 4xx other than 408/429 is about that one delivery: it backs off on its own (5 s doubling, up to
-  an hour) and does not hold the endpoint's other deliveries back.
+  ``PROBE_CAP_SECONDS`` (30 s), and the deliveries that failed wait for the next probe rather than each
+  on its own backoff. The first 2xx clears the mark and every waiting delivery goes, so a receiver that
+  was down for hours is caught up within ``PROBE_CAP_SECONDS`` of coming back, at the rate it accepts,
+  each message's events still in order. A 4xx other than 408/429 is about that one delivery: it backs off
+  on its own (5 s doubling, up to an hour) and does not hold the endpoint's other deliveries back.
 
 Database work is synchronous SQLAlchemy run in threads; sends go out on the event loop through
 :mod:`textgate.webhooks.client`, a keep-alive HTTP/1.1 client made for this one job (not httpx as
@@ -114,8 +114,9 @@ class Claim:
     lease_until: datetime
     method: str = "POST"
     content_type: str | None = "application/json"
-    #: The endpoint was failing when this was claimed (this delivery is its probe).
+    #: The endpoint was failing when this was claimed (this delivery is its probe), and its failures so far.
     probe: bool = False
+    endpoint_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +200,7 @@ class WebhookWorker:
                 webhook_endpoints.c.url,
                 webhook_endpoints.c.secret,
                 webhook_endpoints.c.failing_since,
+                webhook_endpoints.c.failures,
             )
             .join(
                 webhook_endpoints,
@@ -239,6 +241,7 @@ class WebhookWorker:
                 secret=r.secret,
                 lease_until=lease_until,
                 probe=r.failing_since is not None,
+                endpoint_failures=int(r.failures or 0),
             )
             for r in rows
         ]
@@ -287,6 +290,11 @@ class WebhookWorker:
                     for a in done
                 ],
             )
+            up = {a.claim.endpoint_id for a in done if a.outcome.ok}
+            failures = {a.claim.endpoint_id: a.claim.endpoint_failures for a in done}
+            down = {a.claim.endpoint_id for a in done if a.outcome.endpoint_down} - up
+            # A receiver that is down: its deliveries wait for its next probe, not each on its own backoff.
+            probe_in = {e: probe_delay(failures[e] + 1, self.rng) for e in down}
             by_keys: dict[tuple[str, ...], list[list[object]]] = {}
             for a in done:
                 claim, outcome = a.claim, a.outcome
@@ -301,6 +309,8 @@ class WebhookWorker:
                 elif now >= claim.give_up_at:
                     values.update(status="failed", due_at=None)
                     log.info("webhook delivery %s given up after %d attempts", claim.id, attempts)
+                elif claim.endpoint_id in probe_in:
+                    values.update(due_at=now + probe_in[claim.endpoint_id])
                 else:
                     values.update(due_at=now + retry_delay(attempts, rng=self.rng))
                 # Guarded: only a delivery still pending under the lease this worker took is touched.
@@ -308,7 +318,10 @@ class WebhookWorker:
                 by_keys.setdefault(tuple(values), []).append(row)
             for keys, rows in by_keys.items():
                 recorded += update_rows(conn, webhook_deliveries, ("seq", "status", "due_at"), keys, rows)
-            self._endpoint_health(conn, done, now)
+            probed = {a.claim.endpoint_id for a in done if a.claim.probe}
+            self._endpoint_health(
+                conn, now, up=up & probed, down=probe_in, probed=probed - up - set(probe_in)
+            )
         if recorded < len(done):
             log.warning(
                 "webhook worker %s: %d deliveries' leases were lost before their outcomes were recorded",
@@ -317,63 +330,32 @@ class WebhookWorker:
             )
         return recorded
 
-    def _endpoint_health(self, conn: Connection, done: list[Attempt], now: datetime) -> None:
-        """Mark endpoints that failed as a whole; clear those that answered 2xx and release their waiting
-        deliveries (see the module docstring)."""
-        up: set[str] = set()
-        down: set[str] = set()
-        was_failing: set[str] = set()
-        for a in done:
-            endpoint = a.claim.endpoint_id
-            if a.claim.probe:
-                was_failing.add(endpoint)
-            if a.outcome.ok:
-                up.add(endpoint)
-            elif a.outcome.endpoint_down:
-                down.add(endpoint)
+    @staticmethod
+    def _endpoint_health(
+        conn: Connection, now: datetime, *, up: set[str], down: dict[str, timedelta], probed: set[str]
+    ) -> None:
+        """Endpoints that answered 2xx to a probe are healthy again; those down get their next probe time;
+        a probe that failed on its own content (a 4xx) is followed by another one at once."""
         e = webhook_endpoints.c
-        d = webhook_deliveries.c
-        for endpoint in up & was_failing:
+        for endpoint in up:
             conn.execute(
                 update(webhook_endpoints)
                 .where(e.id == endpoint)
                 .values(failing_since=None, failures=0, probe_at=None)
             )
-            released = conn.execute(
-                update(webhook_deliveries)
-                .where(
-                    d.endpoint_id == endpoint,
-                    d.status == "pending",
-                    d.due_at > now,
-                    or_(
-                        d.last_status_code.is_(None),
-                        d.last_status_code >= 500,
-                        d.last_status_code.in_((408, 429)),
-                    ),
-                )
-                .values(due_at=now)
-            ).rowcount
-            log.info("webhook endpoint %s answers again; %d waiting deliveries released", endpoint, released)
-        for endpoint in down - up:
-            failures = (
-                conn.execute(
-                    update(webhook_endpoints)
-                    .where(e.id == endpoint)
-                    .values(
-                        failures=e.failures + 1,
-                        failing_since=func.coalesce(e.failing_since, now),
-                    )
-                    .returning(e.failures)
-                ).scalar_one_or_none()
-                or 1
-            )
+            log.info("webhook endpoint %s answers again", endpoint)
+        for endpoint, wait in down.items():
             conn.execute(
                 update(webhook_endpoints)
                 .where(e.id == endpoint)
-                .values(probe_at=now + probe_delay(failures, self.rng))
+                .values(
+                    failures=e.failures + 1,
+                    failing_since=func.coalesce(e.failing_since, now),
+                    probe_at=now + wait,
+                )
             )
-        for endpoint in was_failing - up - down:  # the probe failed on its content: probe again soon
-            conn.execute(update(webhook_endpoints).where(e.id == endpoint).values(probe_at=now))
+        if probed:
+            conn.execute(update(webhook_endpoints).where(e.id.in_(list(probed))).values(probe_at=now))
 
     # -- sending -------------------------------------------------------------------------------
     @property
