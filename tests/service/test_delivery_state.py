@@ -3,6 +3,7 @@ their roll-up, late answers, long inbound messages, and the housekeeping that lo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -25,7 +26,7 @@ from textgate.providers.base import (
 )
 from textgate.service.inbound import receive_inbound_part
 from textgate.service.messages import message_events_view
-from textgate.service.receipts import record_receipts
+from textgate.service.receipts import keep_early, record_receipts
 from textgate.service.send import SendRequest, send_messages
 from textgate.service.submissions import record_late_answer
 from textgate.store.fast import fetch_dicts
@@ -149,9 +150,6 @@ def test_housekeeping_applies_a_receipt_left_behind_and_drops_expired_ones(engin
     mid = rig.send()
     rig.round("c2")
     with engine.begin() as conn:  # as if stored by a transaction that raced the round's record
-        from textgate.service.receipts import keep_early
-        from datetime import timedelta
-
         keep_early(conn, "smsc1", [delivered("c2")], now=rig.clock(), keep_for=timedelta(hours=1))
         keep_early(conn, "smsc1", [delivered("never")], now=rig.clock(), keep_for=timedelta(seconds=30))
     rig.clock.advance(3)
