@@ -177,3 +177,37 @@ def test_the_failover_policy_reads_the_error_not_its_text() -> None:
     assert not unaccepted(
         CarrierError("connection refused", kind=provider, retryable=True)
     )  # text is not read
+
+
+def test_members_down_with_no_traffic_still_get_their_trial_once_cooled() -> None:
+    """An upstream that learns only from traffic reports DOWN; with nothing claimed meanwhile (capacity 0)
+    its breaker must still cool down and let the dispatcher claim a trial, or nothing would ever move."""
+    tick = Tick()
+    a = FakeConnector("a", health=Health.DOWN)
+    b = FakeConnector("b", health=Health.DOWN)
+    router = pair(a, b, tick=tick)
+    assert router.capacity() == 0
+    tick.now += 31
+    assert router.capacity() is None  # a trial may go: claim
+    a.state = Health.UP
+    m = message()
+    assert submit(router, [m]) == [Submitted(f"a-{m.id}", "a")]
+
+
+def test_the_rest_of_a_long_message_goes_to_the_member_that_took_its_first_parts() -> None:
+    a = FakeConnector("a")
+    b = FakeConnector("b")
+    router = Router([member(a), member(b)], [RouteSpec("r", ("a", "b"), Strategy.ROUND_ROBIN)])
+    import dataclasses
+
+    msgs = [dataclasses.replace(message(), parts_done={1: "x"}, pinned="b") for _ in range(4)]
+    assert [o.connector for o in submit(router, msgs)] == ["b"] * 4  # type: ignore[union-attr]
+    assert a.calls == []
+
+
+def test_a_member_that_defers_passes_the_message_on() -> None:
+    a = FakeConnector("a", lambda m: Deferred(1.0, "no SMPP session is bound"))
+    b = FakeConnector("b")
+    m = message()
+    assert submit(pair(a, b), [m]) == [Submitted(f"b-{m.id}", "b")]
+    assert a.submitted == [m.id]

@@ -13,6 +13,7 @@
 //                       (only when the submit asked for one: registered_delivery & 1)
 //   receipt_delay_ms    delay after the response (or before it, see below); default 20
 //   receipt_before_resp send the receipt first and the submit_sm_resp only after it; default false
+//   receipt_before_resp_every  do that for every Nth accepted submit only
 //   receipt_id          how the receipt writes the id: "same" | "dec" | "lower" (hex, lowercase, no
 //                       leading zeros); default "same"
 //   receipt_tlvs        also send receipted_message_id + message_state TLVs; default false
@@ -262,6 +263,8 @@ function onSubmit(info, pdu) {
     id = nextId++;
     entry.message_id = renderId(id, 'same');
     counters.accepted += 1;
+    counters.first_at = counters.first_at || Date.now();
+    counters.last_at = Date.now();
     const key = distinctKey(entry);
     distinct[key] = (distinct[key] || 0) + 1;
   }
@@ -300,7 +303,9 @@ function onSubmit(info, pdu) {
   let respDelay = rule.resp_delay_ms || 0;
   if (rule.slow_every && seen % rule.slow_every === 0) respDelay = rule.slow_ms || 5000;
   if (rule.slow_first && seen <= rule.slow_first) respDelay = rule.slow_ms || 5000;
-  if (wantsReceipt && receiptRule.receipt_before_resp) {
+  const early = receiptRule.receipt_before_resp ||
+    (receiptRule.receipt_before_resp_every && counters.accepted % receiptRule.receipt_before_resp_every === 0);
+  if (wantsReceipt && early) {
     setTimeout(receipt, 0);
     setTimeout(respond, Math.max(respDelay, receiptRule.receipt_delay_ms, 50));
     return;
@@ -455,6 +460,7 @@ const control = http.createServer(async (req, res) => {
       dropsDone = 0;
       keptDelivers.length = 0;
       counters.submits = counters.accepted = counters.throttled = 0;
+      counters.first_at = counters.last_at = null;
       for (const key of Object.keys(ruleCounters)) delete ruleCounters[key];
       for (const key of Object.keys(distinct)) delete distinct[key];
       for (const key of Object.keys(stats)) delete stats[key];

@@ -446,3 +446,31 @@ def test_the_running_loop_drains_full_rounds_and_finishes_a_claimed_round_on_sto
     assert joined[:2] == [4, 2]  # full rounds: 4 recorded with the next 4 taken, then with the last 2
     with engine.connect() as conn:  # nothing left under a lease
         assert conn.execute(select(func.count()).where(messages.c.lease_owner.is_not(None))).scalar_one() == 0
+
+
+def test_nothing_is_claimed_while_the_connector_can_take_nothing_but_validity_still_ends(
+    engine: Engine,
+) -> None:
+    rig = Rig(engine)
+    rig.worker.expiry_sweep_seconds = 0.0
+    room = [0]
+    rig.sim.capacity = lambda: room[0]  # type: ignore[method-assign]
+    (long_lived,) = rig.send("+15550001002")
+    (short,) = rig.send("+15550001003", validity_seconds=30)
+    rig.step()
+    assert [(rig.status(m), rig.row(m).attempts) for m in (long_lived, short)] == [
+        ("queued", 0),
+        ("queued", 0),
+    ]
+    rig.step(31)
+    assert rig.status(short) == "expired" and rig.status(long_lived) == "queued"
+    assert rig.balance() == 99  # 100 credits, one spent: the expired one was refunded
+    room[0] = 10  # the carrier is back
+    rig.step()
+    assert rig.status(long_lived) == "sent"
+
+
+def test_the_lease_covers_the_longest_round_the_connector_may_take(engine: Engine) -> None:
+    rig = Rig(engine, lease=5)
+    rig.sim.round_seconds = lambda: 50.0  # type: ignore[method-assign]
+    assert rig.new_worker("w9", lease=5).lease.total_seconds() == 60.0

@@ -82,8 +82,14 @@ class CircuitBreaker:
             self.trial_out = True
         return True
 
+    def observe(self, health: Health) -> None:
+        """Take in the connector's health without sending anything: DOWN opens the breaker (as
+        :meth:`allow` would), so its cooldown runs even while nothing is offered to it."""
+        if health is Health.DOWN and (self.state is not BreakerState.OPEN or not self.opened_by_health):
+            self._open(self.monotonic(), by_health=True)
+
     def would_allow(self, health: Health) -> bool:
-        """What :meth:`allow` would answer now, without changing anything (no trial is taken)."""
+        """What :meth:`allow` would answer now, without taking a trial (call :meth:`observe` first)."""
         now = self.monotonic()
         cooled = self.opened_at is not None and now - self.opened_at >= self.cooldown
         if health is Health.DOWN:

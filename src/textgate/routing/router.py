@@ -224,7 +224,9 @@ class Router(Connector):
         """What the members that could be tried now can take (0: none could, so nothing is claimed)."""
         total = 0
         for member in self.members.values():
-            if not member.breaker.would_allow(member.connector.health()):
+            health = member.connector.health()
+            member.breaker.observe(health)
+            if not member.breaker.would_allow(health):
                 continue
             room = member.connector.capacity()
             if room is None:

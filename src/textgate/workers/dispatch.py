@@ -110,6 +110,8 @@ class DispatchWorker:
         self.batch = batch
         self.lease = timedelta(seconds=max(lease_seconds, connector.round_seconds() + LEASE_MARGIN))
         self._next_expiry_sweep = 0.0
+        #: How often, while the connector can take nothing, messages past their validity are looked for.
+        self.expiry_sweep_seconds = EXPIRY_SWEEP_SECONDS
         self.poll_interval = poll_interval
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
@@ -551,7 +553,7 @@ class DispatchWorker:
         loop = asyncio.get_running_loop()
         if loop.time() < self._next_expiry_sweep:
             return
-        self._next_expiry_sweep = loop.time() + EXPIRY_SWEEP_SECONDS
+        self._next_expiry_sweep = loop.time() + self.expiry_sweep_seconds
         if await run_sync(self.engine, self.expire_due):
             self.on_recorded()
 

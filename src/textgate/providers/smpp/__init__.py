@@ -1,22 +1,24 @@
 """SMPP 3.4: textgate as an ESME bound to a carrier's SMSC.
 
 :class:`SmppConnector` (configured by :class:`SmppConfig`) keeps ``binds`` sessions open (transceiver, or
-transmitter + receiver), submits with a per-session window and a connector-wide throughput cap, splits
-long messages (UDH, SAR or message_payload), rolls up long messages' receipts, normalises receipt ids,
-reassembles long inbound messages, and reconnects with backoff. See :mod:`.connector` for the behaviour
-and :mod:`.receipts` for receipt parsing and ids.
+transmitter + receiver), submits from one queue over all of them with a per-session window, a per-session
+pacer that follows the SMSC's throttles (:mod:`.pacing`) and a connector-wide throughput cap, splits long
+messages (UDH, SAR or message_payload) into parts that are retried one by one, normalises receipt ids,
+and stores receipts, inbound messages and their parts through a durable sink before answering them. See
+:mod:`.connector` (submitting), :mod:`.session` (the protocol loop), :mod:`.delivering` (deliver_sm) and
+:mod:`.receipts` (receipt parsing and ids).
 
-Why aiosmpplib (0.7.4) for the protocol:
+Why aiosmpplib (0.7.4) for the PDUs, and textgate's own session:
 
-* **aiosmpplib** - asyncio-native (textgate is asyncio throughout), typed dataclass PDUs, maintained,
-  no dependencies. It is built around pluggable parts (broker, correlator, hook, retry timer, rate
-  limiter, throttle handler), so textgate replaces its demo in-memory queue/correlation with small
-  adapters (:mod:`.session`) instead of forking it. Weak spots, handled here: receipt text is parsed
-  strictly and a parse error would drop the session (guarded in ``session._Esme``); a 16-bit
-  concatenation reference in inbound UDH is mis-read (corrected in the connector); no window or
-  per-request timeout (done in :class:`.session.Link`); a command_status outside SMPP 3.4's list
-  (vendor codes 0x400-0x4FF) fails header parsing and drops the session (not worked around: the
-  submit then fails as retryable when the session drops).
+* **aiosmpplib** - asyncio-native, typed dataclass PDUs, maintained, no dependencies. Its PDU classes
+  encode and parse every PDU here (bind, submit_sm with UDH or SAR, deliver_sm, enquire_link, unbind,
+  generic_nack). Its session (the ``ESME``: broker, correlator, sender task) is not used: it has no
+  window, no per-PDU timeout counted from the write, no way to send a throttled PDU again at the front,
+  no memory of sequence numbers whose answer comes late, and it drops the session on a command_status
+  outside SMPP 3.4's list (vendor codes 0x400-0x4FF). :mod:`.session` is a small asyncio protocol around
+  those PDUs that does all of that. Weak spots of the PDUs, handled here: receipt text is parsed by
+  :mod:`.receipts` (aiosmpplib's is strict); a 16-bit concatenation reference in inbound UDH is mis-read
+  (corrected in :mod:`.delivering`); a deliver_sm without text is accepted (:mod:`.pdus`).
 * **python-smpplib** - mature and widely used, but synchronous and thread/socket-blocking: it would need
   a thread per session and hand-written bridging into asyncio, and it has no reconnect of its own.
 * **smpp.pdu / smpp.twisted** - thorough PDU codecs, but Twisted-based and Python-2-era; mixing a
