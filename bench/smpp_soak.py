@@ -242,6 +242,20 @@ class Result:
         return sum(n for s, n in self.statuses.items() if s in FINAL and s != "delivered")
 
 
+def busy_seconds(per_second: dict[str, int]) -> list[int]:
+    """Accepted submits in each second the SMSC was taking them, leaving out the first and last second of
+    every stretch (partly idle): the rate achieved while there was work and a bound session."""
+    seconds = sorted((int(k), n) for k, n in per_second.items())
+    runs: list[list[int]] = []
+    previous = None
+    for second, n in seconds:
+        if previous is None or second != previous + 1:
+            runs.append([])
+        runs[-1].append(n)
+        previous = second
+    return [n for run in runs for n in run[1:-1]]
+
+
 def analyse(
     name: str, sent: Sent, db: Path, counts: dict[str, Any], limit: float, drain_s: float, outage: float
 ) -> Result:
@@ -258,11 +272,8 @@ def analyse(
         got = by_dest.get(sent.dest[mid], {})
         if any(got.get(p, 0) == 0 for p in range(1, sent.parts[mid] + 1)):
             incomplete += 1
-    span = (
-        max(0.001, (counts["last_at"] - counts["first_at"]) / 1000 - outage)
-        if counts.get("first_at")
-        else 0.001
-    )
+    busy = busy_seconds(counts.get("per_second") or {})
+    span = float(len(busy)) or 0.001
     return Result(
         name=name,
         statuses=statuses,
@@ -273,7 +284,7 @@ def analyse(
         throttled=int(counts["throttled"]),
         counters=counters,
         drain_s=drain_s,
-        submit_rate=taken / span,
+        submit_rate=sum(busy) / span,
         limit=limit,
         bound_s=span,
         errors=sent.errors,
@@ -337,6 +348,9 @@ def run_scenario(workdir: Path, smsc: Any, opts: argparse.Namespace, fault: str)
         _statuses, last, _ = db_view(db)
         drain = (last or time.time()) - (sent.first_accept or started)
         counts = asyncio.run(smsc.counts())
+        if opts.verbose:
+            per = counts.get("per_second") or {}
+            print("    accepted per second:", [per[k] for k in sorted(per)])
         result = analyse(fault, sent, db, counts, float(opts.tps), drain, outage)
     print_result(result)
     return result
@@ -414,6 +428,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--stall", type=float, default=180.0)
     p.add_argument("--scenarios", default="none,outage,kill")
     p.add_argument("--write-docs", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="print the SMSC's accepted submits per second")
     return p.parse_args(argv)
 
 

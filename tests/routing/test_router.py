@@ -183,12 +183,15 @@ def test_members_down_with_no_traffic_still_get_their_trial_once_cooled() -> Non
     """An upstream that learns only from traffic reports DOWN; with nothing claimed meanwhile (capacity 0)
     its breaker must still cool down and let the dispatcher claim a trial, or nothing would ever move."""
     tick = Tick()
-    a = FakeConnector("a", health=Health.DOWN)
-    b = FakeConnector("b", health=Health.DOWN)
+    a = FakeConnector("a")
+    b = FakeConnector("b")
     router = pair(a, b, tick=tick)
+    assert router.capacity() is None
+    a.state = b.state = Health.DOWN
     assert router.capacity() == 0
     tick.now += 31
-    assert router.capacity() is None  # a trial may go: claim
+    assert router.capacity() == 1  # a trial may go: one message is claimed for it
+    assert router.capacity() == 0  # (and not a second one meanwhile)
     a.state = Health.UP
     m = message()
     assert submit(router, [m]) == [Submitted(f"a-{m.id}", "a")]

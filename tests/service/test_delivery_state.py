@@ -275,3 +275,51 @@ def test_a_long_inbound_message_waits_for_its_parts_then_reports_what_came(engin
         (row,) = fetch_dicts(conn, select(messages).where(messages.c.direction == "inbound"))
     assert row["body"] == "one two "
     assert row["meta"]["raw"]["incomplete"] is True
+
+
+def shown(carrier_id: str, handset: str, text: str) -> Receipt:
+    """A receipt as an SMSC writes it for a submit whose answer was lost: an id never seen, the handset
+    as its source, the start of the message as its text."""
+    return Receipt(carrier_id, MessageStatus.DELIVERED, raw={"source": handset, "message_text": text[:20]})
+
+
+def test_a_kept_receipt_shows_the_carrier_had_a_message_whose_answer_was_lost(engine: Engine) -> None:
+    rig = Rig(engine)
+    mid = rig.send("Your code is 482913, valid 10 minutes")
+    rig.round(Unknown(5.0, "the connection dropped", connector="smsc1"))
+    assert rig.receipts(shown("v1", "+15550001001", "Your code is 482913, valid 10 minutes")) == [None]
+    rig.clock.advance(6)
+    assert rig.round() == []  # not submitted again: the receipt settled it
+    row = rig.row(mid)
+    assert (row["status"], row["carrier_id"]) == ("delivered", "v1")
+    assert any((e["detail"] or {}).get("settled_by_receipt") for e in rig.events(mid))
+    assert rig.count(early_receipts) == 0
+
+
+def test_a_receipt_that_could_be_either_of_two_messages_settles_neither(engine: Engine) -> None:
+    rig = Rig(engine)
+    first, second = rig.send("same text"), rig.send("same text")
+    rig.round(Unknown(5.0, "no answer", connector="smsc1"), Unknown(5.0, "no answer", connector="smsc1"))
+    rig.receipts(shown("w1", "+15550001001", "same text"))
+    rig.clock.advance(6)
+    again = rig.round("w2", "w3")
+    assert sorted(m.id for m in again) == sorted([first, second])  # both go again: no guessing
+
+
+def test_a_lost_part_is_recognised_by_its_receipt_and_only_the_rest_goes_again(engine: Engine) -> None:
+    rig = Rig(engine)
+    body = "".join(f"part {i} " * 22 for i in range(1, 4))[:400]
+    from textgate.domain.encoding import split
+
+    texts = split(body)
+    mid = rig.send(body)
+    rig.round(
+        Partial(
+            {1: "y1"}, (2, 3), len(texts), Unknown(5.0, "no answer", connector="smsc1"), connector="smsc1"
+        )
+    )
+    rig.receipts(shown("y2", "+15550001001", texts[1]))
+    rig.clock.advance(6)
+    (again,) = rig.round(Submitted("y1", "smsc1", parts={3: "y3"}, total=len(texts)))
+    assert again.parts_done == {1: "y1", 2: "y2"}
+    assert rig.row(mid)["status"] == "sent"

@@ -49,7 +49,8 @@
 //   POST /outage {seconds}               drop every session and refuse connections (stop listening) for
 //                                        that long, then listen again on the same port
 //   POST /limits {tps?}                  session-wide limits (see above); {} clears them
-//   GET  /counts                         {submits, accepted, throttled, distinct: {dest|ref|n: count}}
+//   GET  /counts                         {submits, accepted, throttled, distinct: {dest|ref|n: count},
+//                                         per_second: {epoch second: accepted}}
 'use strict';
 
 const http = require('http');
@@ -212,6 +213,7 @@ function distinctKey(entry) {
   return entry.destination_addr + '|' + (ref === null || ref === undefined ? '-' : ref) + '|' + partNumber(entry);
 }
 const distinct = {};
+const perSecond = {}; // accepted submits per wall-clock second
 
 function onSubmit(info, pdu) {
   const sm = pdu.short_message || {};
@@ -265,6 +267,8 @@ function onSubmit(info, pdu) {
     counters.accepted += 1;
     counters.first_at = counters.first_at || Date.now();
     counters.last_at = Date.now();
+    const second = Math.floor(Date.now() / 1000);
+    perSecond[second] = (perSecond[second] || 0) + 1;
     const key = distinctKey(entry);
     distinct[key] = (distinct[key] || 0) + 1;
   }
@@ -463,6 +467,7 @@ const control = http.createServer(async (req, res) => {
       counters.first_at = counters.last_at = null;
       for (const key of Object.keys(ruleCounters)) delete ruleCounters[key];
       for (const key of Object.keys(distinct)) delete distinct[key];
+      for (const key of Object.keys(perSecond)) delete perSecond[key];
       for (const key of Object.keys(stats)) delete stats[key];
       for (const s of sessions.values()) s.max_outstanding = s.outstanding;
       return reply(200, { ok: true });
@@ -477,7 +482,8 @@ const control = http.createServer(async (req, res) => {
       return reply(result.error ? 409 : 200, result);
     }
     if (req.method === 'GET' && url.pathname === '/counts') {
-      return reply(200, Object.assign({ distinct: distinct, kept: keptDelivers.length }, counters));
+      return reply(200, Object.assign({ distinct: distinct, kept: keptDelivers.length, per_second: perSecond },
+        counters));
     }
     if (req.method === 'POST' && url.pathname === '/limits') {
       limits = body || {};

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -64,6 +65,9 @@ from textgate.routing.strategies import Order, make_order
 from textgate.store.db import run_sync
 
 log = logging.getLogger(__name__)
+
+#: While a member's breaker waits for its trial, capacity() offers the trial to one claim this often.
+TRIAL_CLAIM_SECONDS = 1.0
 
 
 class FailoverPolicy:
@@ -137,6 +141,11 @@ class Member:
     connector: Connector
     type: str
     breaker: CircuitBreaker
+    #: Whether the connector has reported itself up since it started: before that (an SMPP connector not
+    #: bound yet) DOWN is not an outage, and must not make the first message a breaker trial.
+    seen_up: bool = False
+    #: When capacity() last offered this member's breaker trial to a dispatcher (monotonic seconds).
+    trial_offered: float = -1e9
 
     @property
     def name(self) -> str:
@@ -225,10 +234,21 @@ class Router(Connector):
         total = 0
         for member in self.members.values():
             health = member.connector.health()
-            member.breaker.observe(health)
+            if health is not Health.DOWN:
+                member.seen_up = True
+            elif member.seen_up:
+                member.breaker.observe(health)
             if not member.breaker.would_allow(health):
                 continue
             room = member.connector.capacity()
+            if member.breaker.state is not BreakerState.CLOSED:
+                # Only its trial may go: one message (the oldest) for one dispatcher, not a batch that would
+                # wait behind the trial and come back out of order.
+                now = time.monotonic()
+                if now - member.trial_offered >= TRIAL_CLAIM_SECONDS:
+                    member.trial_offered = now
+                    total += 1 if room is None else min(1, room)
+                continue
             if room is None:
                 return None
             total += room

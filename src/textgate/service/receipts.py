@@ -306,6 +306,7 @@ def keep_early(
                     "carrier_id": carrier_id,
                     "grp": group,
                     "receipt": value,
+                    "handset": str(receipt.raw.get("source") or "")[:32] or None,
                     "received_at": now,
                     "expires_at": now + keep_for,
                 }
@@ -377,3 +378,135 @@ def record_receipt(
 ) -> bool:
     """Apply one receipt; whether a message or part had its carrier id (see :func:`record_receipts`)."""
     return record_receipts(conn, connector, [receipt], now=now, cache=cache)[0] is not None
+
+
+# -- submissions whose answer never came --------------------------------------------------------------
+def settle_from_receipts(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, now: datetime, cache: EndpointCache | None = None
+) -> tuple[set[str], dict[str, dict[int, str]]]:
+    """Before messages whose last submission's outcome is unknown are submitted again: look for the
+    carrier's own evidence that it has them - a kept receipt about the same handset whose text is the start
+    of the message (or of one of its parts), from the connector it went to. A match (one receipt for one
+    message or part, never a guess between several) records the carrier id, applies the receipt and spares
+    the resubmission. Returns the messages now settled whole, and the parts settled of the others."""
+    from textgate.domain.encoding import split
+    from textgate.service.submissions import parts_done, record_parts
+
+    handsets = list({r["to_addr"] for r in rows})
+    if not handsets:
+        return set(), {}
+    e = early_receipts.c
+    kept = conn.execute(
+        select(e.grp, e.connector, e.handset, e.receipt).where(e.handset.in_(handsets)).order_by(e.id)
+    ).all()
+    if not kept:
+        return set(), {}
+    by_handset: dict[str, dict[str, Any]] = {}
+    for k in kept:
+        by_handset.setdefault(k.handset, {}).setdefault(k.grp, k)
+    cache = cache or EndpointCache()
+    settled: set[str] = set()
+    parts_settled: dict[str, dict[int, str]] = {}
+    used: set[str] = set()
+    done = parts_done(conn, [r["id"] for r in rows if r["segments"] > 1])
+    for row in rows:
+        groups = [
+            g
+            for g in by_handset.get(row["to_addr"], {}).values()
+            if g.grp not in used and (row["connector"] is None or g.connector == row["connector"])
+        ]
+        texts = split(row["body"]) if row["segments"] > 1 else [row["body"]]
+        have = done.get(row["id"], {})
+        wanted = [n for n in range(1, len(texts) + 1) if n not in have]
+        found: dict[int, Any] = {}
+        for number in wanted:
+            hits = [g for g in groups if _starts(texts[number - 1], g.receipt)]
+            if len(hits) == 1:
+                found[number] = hits[0]
+        if not found or len({g.grp for g in found.values()}) != len(found):
+            continue
+        if _others_match(conn, row, list(found.values())):
+            continue  # another message in doubt to that handset reads the same: no guessing
+        connector = next(iter(found.values())).connector
+        if any(g.connector != connector for g in found.values()):
+            continue
+        receipts = {n: _from_json(g.receipt) for n, g in found.items()}
+        used |= {g.grp for g in found.values()}
+        detail = {"settled_by_receipt": {str(n): r.carrier_id for n, r in receipts.items()}}
+        if len(texts) > 1:
+            accepted = {n: r.carrier_id for n, r in receipts.items()}
+            record_parts(conn, row["id"], total=len(texts), connector=connector, accepted=accepted, now=now)
+            parts_settled[row["id"]] = accepted
+            if len(have) + len(accepted) < len(texts):
+                record_receipts(conn, connector, list(receipts.values()), now=now, cache=cache)
+                continue
+            carrier_id = have.get(1) or accepted[1]
+        else:
+            carrier_id = receipts[1].carrier_id
+        change_status(
+            conn,
+            row,
+            MessageStatus.SENT,
+            now=now,
+            source=f"receipt:{connector}",
+            detail=detail,
+            extra={"carrier_id": carrier_id, "connector": connector, "due_at": None, "lease_owner": None},
+            cache=cache,
+        )
+        settled.add(row["id"])
+        record_receipts(conn, connector, list(receipts.values()), now=now, cache=cache)
+        if len(texts) > 1:
+            settle_parts(conn, row["id"], now=now, cache=cache)
+    if used:
+        conn.execute(delete(early_receipts).where(e.grp.in_(list(used))))
+    return settled, parts_settled
+
+
+def _others_match(conn: Connection, row: Mapping[str, Any], receipts: list[Any]) -> bool:
+    """Whether another message whose submission is in doubt, to the same handset, would match too."""
+    from textgate.domain.encoding import split
+
+    m = messages.c
+    others = conn.execute(
+        select(m.body, m.segments).where(
+            m.account_id == row["account_id"],
+            m.to_addr == row["to_addr"],
+            m.status == MessageStatus.SENDING.value,
+            m.id != row["id"],
+        )
+    ).all()
+    for other in others:
+        texts = split(other.body) if other.segments > 1 else [other.body]
+        if any(_starts(t, g.receipt) for t in texts for g in receipts):
+            return True
+    return False
+
+
+def _starts(text: str, receipt: Mapping[str, Any]) -> bool:
+    """Whether a receipt's ``text:`` is the start of ``text``. SMSCs write it in their default alphabet
+    even for a UCS-2 message, so besides the text itself the receipt's bytes (as they came) are compared
+    with two renderings of the message: each character cut to its low byte (what writing UCS-2 text as
+    Latin-1 leaves), and its UTF-16 bytes."""
+    shown = str((receipt.get("raw") or {}).get("message_text") or "")
+    if len(shown) < 5:
+        return False
+    if text.startswith(shown):
+        return True
+    raw = _as_received(shown)
+    if raw is None:
+        return False
+    low = bytes(ord(c) & 0xFF for c in text[: len(raw)])
+    return low.startswith(raw) or text.encode("utf-16-be").startswith(raw[: len(raw) // 2 * 2])
+
+
+def _as_received(shown: str) -> bytes | None:
+    """The bytes the SMSC sent for a receipt text (decoded as GSM-7, or as Latin-1 when not GSM-7)."""
+    from textgate.domain.encoding import encode_gsm7
+
+    try:
+        return encode_gsm7(shown)
+    except (ValueError, KeyError):
+        try:
+            return shown.encode("latin-1")
+        except UnicodeEncodeError:
+            return None

@@ -533,9 +533,13 @@ early_receipts = Table(
     Column("carrier_id", String(128), nullable=False),
     Column("grp", String(40), nullable=False),
     Column("receipt", JSON, nullable=False),
+    # The handset the receipt is about (the receipt's source): how a submission whose answer never came
+    # can still be recognised (see service.receipts.settle_from_receipts).
+    Column("handset", String(32), nullable=True),
     Column("received_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
     Index("ix_early_receipts_carrier", "connector", "carrier_id"),
+    Index("ix_early_receipts_handset", "handset"),
     Index("ix_early_receipts_expires", "expires_at"),
 )
 

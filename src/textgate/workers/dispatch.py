@@ -52,7 +52,7 @@ from textgate.providers.base import (
     Submitted,
     Unknown,
 )
-from textgate.service.receipts import apply_early, settle_parts
+from textgate.service.receipts import apply_early, settle_from_receipts, settle_parts
 from textgate.service.status import ConcurrentUpdate, change_status, change_statuses
 from textgate.service.submissions import parts_done, record_parts
 from textgate.store.db import run_sync
@@ -69,6 +69,11 @@ RESUBMISSIONS = Counter(
     "Messages submitted again without knowing whether the carrier had taken them (no answer came, or a "
     "worker stopped before recording the answer)",
     ["reason"],
+)
+SETTLED = Counter(
+    "textgate_resubmissions_spared_total",
+    "Messages whose submission got no answer but whose receipt then showed the carrier had them, so they "
+    "were not submitted again",
 )
 #: Seconds the lease covers beyond the longest round the connector may take.
 LEASE_MARGIN = 10.0
@@ -190,6 +195,13 @@ class DispatchWorker:
                 queued = change_status(conn, row, MessageStatus.QUEUED, now=now, source="scheduler")
                 row = dict(queued or row)
             claimed.append(row)
+        unknown = [r for r in claimed if r["status"] == MessageStatus.SENDING.value]
+        if unknown:
+            # About to be submitted again: unless the carrier's own receipt shows it has them already.
+            settled, _parts = settle_from_receipts(conn, unknown, now=now, cache=cache)
+            if settled:
+                SETTLED.inc(len(settled))
+                claimed = [r for r in claimed if r["id"] not in settled]
         if not claimed:
             return []
         ids = [r["id"] for r in claimed]

@@ -44,7 +44,7 @@ def test_a_rate_limited_smsc_is_paced_not_flooded(smsc: Smsc) -> None:
         assert set(counts["distinct"].values()) == {1}
         # Without pacing, every answer frees the window for an immediate resend into the limit: thousands
         # of throttles for 100 messages. Paced, the session sends little more than the SMSC takes.
-        assert counts["throttled"] < 100, counts
+        assert counts["throttled"] < 200, counts
         assert rate is not None  # still paced right after the run
 
     run(body())

@@ -69,6 +69,9 @@ class SmppConfig:
     resubmit_after: float = 60.0
     """Seconds a message whose submit got no answer (timeout, dropped connection) waits for a late answer
     before it is submitted again."""
+    bind_settle: float = 1.0
+    """Seconds after the connector (re)binds before it takes new submits: receipts the SMSC kept for it
+    arrive first, so a submit whose answer was lost is recognised by its receipt, not sent again."""
     min_rate: float = 1.0
     """Submits a second a throttled session never goes below."""
     socket_timeout: float = 10.0
@@ -111,6 +114,8 @@ class SmppConfig:
         timings = (self.enquire_link, self.submit_timeout, self.socket_timeout, self.queue_timeout)
         if min(timings) <= 0:
             problems.append("enquire_link, submit_timeout, queue_timeout and socket_timeout must be positive")
+        if self.bind_settle < 0:
+            problems.append("bind_settle must be 0 or more")
         if self.resubmit_after < 0:
             problems.append("resubmit_after must be 0 or more")
         if self.registered_delivery not in range(256):

@@ -152,6 +152,7 @@ class SmppConnector(Connector):
         self.deliveries = Deliveries(self)
         self._sink: DurableSink | None = None
         self._late_tasks: set[asyncio.Task[None]] = set()
+        self._settle_until = 0.0
         c = config
         self._kinds = (  # (TON, NPI) of international, national and alphanumeric addresses
             (TON(c.international_ton), NPI(c.international_npi)),
@@ -197,6 +198,7 @@ class SmppConnector(Connector):
                 classify=self.classify,
                 on_deliver=self.deliveries.handle,
                 on_late=self._late,
+                on_bound=self._bound,
                 pacer=Pacer(floor=c.min_rate),
             )
             for index in range(c.binds)
@@ -231,9 +233,14 @@ class SmppConnector(Connector):
             await asyncio.sleep(0.02)
         return self.health()
 
+    def _bound(self) -> None:
+        """A session bound. The first after none was: let what the SMSC kept for us come in first."""
+        if sum(1 for s in self.sessions if s.bound) <= 1:
+            self._settle_until = time.monotonic() + self.config.bind_settle
+
     def capacity(self) -> int | None:
         senders = [s for s in self.sessions if s.can_submit and s.bound]
-        if not senders:
+        if not senders or time.monotonic() < self._settle_until:
             return 0
         rates = [s.rate() for s in senders]
         queued = len(self.queue) if self.queue is not None else 0

@@ -99,6 +99,8 @@ class Deliveries:
         if NETWORK_ERROR_CODE in tlvs:
             raw["network_error_code"] = str(tlvs[NETWORK_ERROR_CODE])
         raw["source"] = self.connector.number(dsm.source.number, int(dsm.source.ton))
+        if parsed.text:  # the start of the message as the SMSC has it: evidence for a submit without answer
+            raw["message_text"] = parsed.text
         return ReceiptData(id=receipt_id, stat=stat, err=parsed.err, raw=raw)
 
     def candidates(self, raw_id: str) -> list[str]:

@@ -48,11 +48,13 @@ def upgrade() -> None:
         sa.Column("carrier_id", sa.String(length=128), nullable=False),
         sa.Column("grp", sa.String(length=40), nullable=False),
         sa.Column("receipt", sa.JSON(), nullable=False),
+        sa.Column("handset", sa.String(length=32), nullable=True),
         sa.Column("received_at", TS, nullable=False),
         sa.Column("expires_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_early_receipts")),
     )
     op.create_index("ix_early_receipts_carrier", "early_receipts", ["connector", "carrier_id"])
+    op.create_index("ix_early_receipts_handset", "early_receipts", ["handset"])
     op.create_index("ix_early_receipts_expires", "early_receipts", ["expires_at"])
     op.create_table(
         "inbound_parts",
