@@ -42,9 +42,9 @@ def test_a_rate_limited_smsc_is_paced_not_flooded(smsc: Smsc) -> None:
         counts = await smsc.counts()
         assert counts["accepted"] == 100
         assert set(counts["distinct"].values()) == {1}
-        # Without pacing, every answer frees the window for an immediate resend into the limit: thousands
-        # of throttles for 100 messages. Paced, the session sends little more than the SMSC takes.
-        assert counts["throttled"] < 200, counts
+        # Without pacing, every answer frees the window for an immediate resend into the limit: thousands of
+        # throttles for these 100 messages. Paced - while it learns the limit, in 2.5 s - a few hundred.
+        assert counts["throttled"] < 500, counts
         assert rate is not None  # still paced right after the run
 
     run(body())
