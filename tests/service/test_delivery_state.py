@@ -296,6 +296,22 @@ def test_a_kept_receipt_shows_the_carrier_had_a_message_whose_answer_was_lost(en
     assert rig.count(early_receipts) == 0
 
 
+def test_the_same_receipt_sent_again_is_one_piece_of_evidence_not_two(engine: Engine) -> None:
+    # An SMSC re-sends a deliver_sm it never saw answered (the session dropped first): two kept copies of
+    # one receipt, one carrier id. They are the same evidence, not two candidates to choose between.
+    rig = Rig(engine)
+    mid = rig.send("Your parcel is on its way")
+    rig.round(Unknown(5.0, "the connection dropped", connector="smsc1"))
+    receipt = shown("z1", "+15550001001", "Your parcel is on its way")
+    rig.receipts(receipt)
+    rig.receipts(receipt)
+    rig.clock.advance(6)
+    assert rig.round() == []
+    row = rig.row(mid)
+    assert (row["status"], row["carrier_id"]) == ("delivered", "z1")
+    assert rig.count(early_receipts) == 0
+
+
 def test_a_receipt_that_could_be_either_of_two_messages_settles_neither(engine: Engine) -> None:
     rig = Rig(engine)
     first, second = rig.send("same text"), rig.send("same text")

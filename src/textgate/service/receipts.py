@@ -419,10 +419,14 @@ def settle_from_receipts(
         have = done.get(row["id"], {})
         wanted = [n for n in range(1, len(texts) + 1) if n not in have]
         found: dict[int, Any] = {}
+        copies: set[str] = (
+            set()
+        )  # the same receipt kept more than once (an SMSC re-sends what it never saw answered)
         for number in wanted:
             hits = [g for g in groups if _starts(texts[number - 1], g.receipt)]
-            if len(hits) == 1:
+            if len({g.receipt.get("carrier_id") for g in hits}) == 1:
                 found[number] = hits[0]
+                copies |= {g.grp for g in hits}
         if not found or len({g.grp for g in found.values()}) != len(found):
             continue
         if _others_match(conn, row, list(found.values())):
@@ -431,7 +435,7 @@ def settle_from_receipts(
         if any(g.connector != connector for g in found.values()):
             continue
         receipts = {n: _from_json(g.receipt) for n, g in found.items()}
-        used |= {g.grp for g in found.values()}
+        used |= copies
         detail = {"settled_by_receipt": {str(n): r.carrier_id for n, r in receipts.items()}}
         if len(texts) > 1:
             accepted = {n: r.carrier_id for n, r in receipts.items()}
