@@ -13,7 +13,10 @@ time is taken:
 * ``receipts``: ``record_receipts`` for 200 ``DELIVRD`` receipts a transaction (status, event, webhook
   outbox row for an endpoint that takes final statuses);
 * ``webhook claim`` / ``webhook finish``: the webhook sender taking its batch and recording that every
-  POST succeeded (no HTTP: only the database work).
+  POST succeeded (no HTTP: only the database work);
+* ``accept 1 recipient, groups of 32`` (on a database of its own, not in the total): single-recipient
+  sends, each authenticated by its bearer secret, run by the API's group commit (``TransactionBatcher``)
+  32 at a time, as 32 concurrent clients arrive - to compare with ``accept`` per message.
 
 **Baseline**, in the same run: plain ``sqlite3`` inserting the same number of rows of the ``messages``
 table's shape (every column, the table's indexes) in transactions of 100, precompiled, no SQLAlchemy: the
@@ -45,9 +48,10 @@ from textgate.domain.clock import utcnow
 from textgate.domain.message import MessageStatus
 from textgate.providers.base import Connector, Health, OutboundMessage, Receipt
 from textgate.runtime import tune_gc
-from textgate.service.accounts import add_number, create_account
+from textgate.service.accounts import add_number, authenticate_secret, create_account
 from textgate.service.receipts import record_receipts
 from textgate.service.send import SendRequest, send_messages
+from textgate.store.batch import TransactionBatcher, _Unit
 from textgate.store.db import make_engine
 from textgate.store.schema import messages
 from textgate.webhooks.endpoints import create_endpoint
@@ -148,6 +152,32 @@ def textgate_jobs(workdir: Path, count: int, batch: int, jobs: Jobs) -> int:
     return finished
 
 
+def single_accept(workdir: Path, count: int, jobs: Jobs, group: int = 32) -> None:
+    engine = make_engine(f"sqlite:///{workdir}/single.db")
+    prepare_database(engine)
+    with engine.begin() as conn:
+        account, key = create_account(conn, "bench", credits=10**9, now=utcnow())
+        add_number(conn, account, SENDER, now=utcnow())
+    batcher = TransactionBatcher(engine)
+
+    def unit(to: str) -> _Unit[Any]:
+        def fn(conn: Any) -> Any:
+            sender = authenticate_secret(conn, key.secret)
+            return send_messages(conn, sender, SendRequest(sender=SENDER, to=[to], body=BODY), now=utcnow())
+
+        return _Unit(fn, None)  # type: ignore[arg-type]
+
+    destinations = [f"+4474009{n:05d}" for n in range(count)]
+    for i in range(0, count, group):
+        outcomes = jobs.run(
+            f"accept 1 recipient, groups of {group}",
+            batcher._run,
+            [unit(t) for t in destinations[i : i + group]],
+        )
+        assert all(ok for ok, _ in outcomes), outcomes
+    engine.dispose()
+
+
 def baseline(workdir: Path, count: int) -> float:
     """CPU seconds for plain sqlite3 to insert ``count`` rows shaped like messages, 100 a transaction."""
     engine = make_engine(f"sqlite:///{workdir}/baseline.db")
@@ -192,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         floor = baseline(Path(tmp), opts.messages)
         jobs = Jobs(opts.profile)
         finished = textgate_jobs(Path(tmp), opts.messages, opts.batch, jobs)
+        single = Jobs(opts.profile)
+        single_accept(Path(tmp), opts.messages, single)
     n = opts.messages
     per_floor = floor / n * 1e6
     print(f"database jobs, {n} messages, one thread, CPU time (fresh SQLite file, WAL, synchronous=NORMAL)")
@@ -200,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:52} {spent / n * 1e6:7.1f} µs a message  ({spent / floor:4.1f} x baseline)")
     total = sum(jobs.cpu.values())
     print(f"  {'total':52} {total / n * 1e6:7.1f} µs a message  ({total / floor:4.1f} x baseline)")
+    for name, spent in single.cpu.items():
+        print(f"  {name:52} {spent / n * 1e6:7.1f} µs a message  ({spent / floor:4.1f} x baseline)")
     if finished != n:
         print(f"  webhooks finished: {finished}, expected {n}")
         return 1

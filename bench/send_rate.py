@@ -96,7 +96,7 @@ class Outcome:
     @property
     def label(self) -> str:
         extra = " (under py-spy)" if self.profiled else ""
-        extra += " (noisy attempt, repeated)" if self.discarded else ""
+        extra += " (noisy attempt, repeated)" if self.discarded else (" (noisy)" if self.noisy else "")
         return self.scenario.title + extra
 
     stored: int | None = None
@@ -412,7 +412,7 @@ def results_table(outcomes: Sequence[Outcome]) -> str:
         recipients = "—" if o.scenario.server != "textgate" else _fmt(r.recipients_per_s)
         errors = f"{r.window_errors}" + (f" ({r.errors} total)" if r.errors != r.window_errors else "")
         lines.append(
-            f"| {o.scenario.title} | {_fmt(r.rps)} | {recipients} | {_fmt(r.percentile_ms(50), 2)} | "
+            f"| {o.label} | {_fmt(r.rps)} | {recipients} | {_fmt(r.percentile_ms(50), 2)} | "
             f"{_fmt(r.percentile_ms(99), 2)} | {errors} | {_fmt(r.server_cpu)} ({_fmt(r.server_main_cpu)}) | "
             f"{_fmt(r.client_cpu)} | {_fmt(r.other_cpu)} |"
         )
@@ -634,8 +634,8 @@ def write_docs(
         "process (all threads; in brackets its event-loop thread), the load generator, and *other*: "
         "whatever else the machine did in the window, i.e. the kernel's loopback TCP work (softirq time "
         "is not charged to a process) and other processes on this shared box. A scenario whose *other* "
-        f"exceeded {args.max_other:g} % is repeated (up to {args.retries} times) and the quietest attempt "
-        "is reported; before each scenario the script waits up to "
+        f"exceeded {args.max_other:g} % is repeated (up to {args.retries} times); every attempt is in the "
+        "table, and the ratios below use the quietest; before each scenario the script waits up to "
         f"{args.idle_wait:g} s for the machine to be under 10 % busy.",
         "",
         "The load generator is `bench/loadgen.py`'s raw client: one `asyncio.Protocol` per connection on "
@@ -665,7 +665,7 @@ def write_docs(
         "",
         "## Results",
         "",
-        results_table(outcomes),
+        results_table(checked),
         "",
         "### Ratios vs targets",
         "",
@@ -756,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: other work on the machine disturbed {', '.join(noisy)}: those numbers are noisy")
     by_key = {o.scenario.key: o for o in outcomes}
     print()
-    print(results_table(outcomes))
+    print(results_table([o for attempts, p in runs if p is None for o in attempts]))
     print()
     print("\n".join(ratio_lines(by_key)))
     print()

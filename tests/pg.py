@@ -212,9 +212,14 @@ def _reap_stale_clusters() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+#: Switched off for the tests' speed; a ``durable`` cluster (benchmarks) keeps PostgreSQL's defaults.
+NOT_DURABLE = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "max_wal_senders")
+
+
 class PgCluster:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable
         self.port = 0
         self.base: Path | None = None
         self.startup_seconds = 0.0
@@ -257,8 +262,9 @@ class PgCluster:
         )
 
     def _make_base(self) -> Path:
-        """A temp dir the server user owns and can reach."""
-        for parent in _parent_dirs():
+        """A temp dir the server user owns and can reach (a durable cluster's on disk, not in RAM)."""
+        parents = [d for d in _parent_dirs() if not (self.durable and d == SHM_DIR)]
+        for parent in parents:
             try:
                 base = Path(tempfile.mkdtemp(prefix=DIR_PREFIX, dir=parent))
             except OSError:
@@ -299,8 +305,11 @@ class PgCluster:
         last_error = ""
         for _attempt in range(5):  # retry on a port race with another process
             self.port = _free_port()
+            base_settings = {
+                k: v for k, v in SERVER_SETTINGS.items() if not (self.durable and k in NOT_DURABLE)
+            }
             settings = {
-                **SERVER_SETTINGS,
+                **base_settings,
                 "port": str(self.port),
                 "unix_socket_directories": f"'{self.base}'",
             }
@@ -344,6 +353,9 @@ class PgCluster:
             self.base = None
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
+
+    def postmaster_pid(self) -> int:
+        return int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
 
     # -- databases ---------------------------------------------------------------------------
     def url(self, dbname: str = "postgres") -> str:

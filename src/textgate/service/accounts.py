@@ -21,6 +21,7 @@ from textgate.domain.errors import AuthenticationError, Conflict, NotFound, Vali
 from textgate.domain.phone import normalize_number
 from textgate.domain.pricing import PriceList
 from textgate.ids import new_id, random_token
+from textgate.store.fast import group_lookup
 from textgate.store.schema import accounts, api_keys, ledger_entries, numbers
 
 SECRET_PREFIX = "tgs_"  # noqa: S105 - a prefix, not a secret
@@ -255,14 +256,18 @@ def _checked(row: Any, digest: str) -> Account:
 def authenticate_secret(conn: Connection, secret: str) -> Account:
     """Bearer authentication: the secret alone."""
     digest = hash_secret(secret)
-    return _checked(conn.execute(_BY_DIGEST, {"digest": digest}).first(), digest)
+    row = group_lookup(
+        conn, ("key-by-digest", digest), lambda: conn.execute(_BY_DIGEST, {"digest": digest}).first()
+    )
+    return _checked(row, digest)
 
 
 def authenticate_key(conn: Connection, key_ref: str, secret: str, *, by_name: bool = False) -> Account:
     """Key-id (or key-name) plus secret authentication, as HTTP Basic and most dialects present it."""
     if "\x00" in key_ref or len(key_ref) > 200:
         raise AuthenticationError("invalid API key")  # cannot name a key; PostgreSQL refuses NUL anyway
-    row = conn.execute(_BY_KEY_NAME if by_name else _BY_KEY_ID, {"ref": key_ref}).first()
+    query = _BY_KEY_NAME if by_name else _BY_KEY_ID
+    row = group_lookup(conn, ("key", by_name, key_ref), lambda: conn.execute(query, {"ref": key_ref}).first())
     return _checked(row, hash_secret(secret))
 
 

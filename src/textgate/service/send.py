@@ -29,8 +29,8 @@ from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
-from textgate.service.policy import Refusal, refusals
-from textgate.store.fast import insert_rows
+from textgate.service.policy import Refusal, daily_limit, refusals
+from textgate.store.fast import group_lookup, insert_later, insert_rows
 from textgate.store.schema import (
     accounts,
     idempotency_keys,
@@ -134,19 +134,27 @@ def lookup_idempotent(conn: Connection, account_id: str, idem: Idempotency) -> S
 
 
 def store_idempotent(
-    conn: Connection, account_id: str, idem: Idempotency, result: SendResult, now: datetime
+    conn: Connection,
+    account_id: str,
+    idem: Idempotency,
+    result: SendResult,
+    now: datetime,
+    *,
+    later: bool = False,
 ) -> None:
-    conn.execute(
-        insert(idempotency_keys).values(
-            account_id=account_id,
-            scope=idem.scope,
-            key=idem.key,
-            request_hash=idem.request_hash,
-            status_code=result.status_code,
-            response=result.body,
-            created_at=now,
-        )
-    )
+    row = {
+        "account_id": account_id,
+        "scope": idem.scope,
+        "key": idem.key,
+        "request_hash": idem.request_hash,
+        "status_code": result.status_code,
+        "response": result.body,
+        "created_at": now,
+    }
+    if later:
+        insert_later(conn, idempotency_keys, [row])
+    else:
+        conn.execute(insert(idempotency_keys).values(**row))
 
 
 def _validate_sender(conn: Connection, account: Account, raw: str) -> str:
@@ -159,7 +167,10 @@ def _validate_sender(conn: Connection, account: Account, raw: str) -> str:
                 "this account may only send from its own numbers", field="from", kind=ErrorKind.INVALID_SENDER
             )
         return sender.value
-    row = conn.execute(_NUMBER_OWNER, {"number": sender.value}).first()
+    number = sender.value
+    row = group_lookup(
+        conn, ("number-owner", number), lambda: conn.execute(_NUMBER_OWNER, {"number": number}).first()
+    )
     if row is not None and row.account_id != account.id:
         raise ValidationError(
             f"{sender.value} is assigned to another account", field="from", kind=ErrorKind.INVALID_SENDER
@@ -402,11 +413,19 @@ def build_rows(
 
 
 def store_rows(
-    conn: Connection, account_id: str, rows: list[dict[str, Any]], *, source: str, now: datetime
+    conn: Connection,
+    account_id: str,
+    rows: list[dict[str, Any]],
+    *,
+    source: str,
+    now: datetime,
+    later: bool = False,
 ) -> None:
-    """Insert messages and their first events; a message refused at acceptance notifies webhooks now."""
-    insert_rows(conn, messages, rows)
-    insert_rows(
+    """Insert messages and their first events; a message refused at acceptance notifies webhooks now.
+    ``later``: with the group commit's other rows (:func:`~textgate.store.fast.insert_later`)."""
+    write = insert_later if later else insert_rows
+    write(conn, messages, rows)
+    write(
         conn,
         message_events,
         [
@@ -449,7 +468,10 @@ def send_messages(
     new_balance = debit(conn, account.id, total) if total else None
     batch_id = new_id("bat") if len(recipients) > 1 else None
     rows = build_rows(account, req, p, recipients, refused, now=now, batch_id=batch_id)
-    store_rows(conn, account.id, rows, source=req.source, now=now)
+    # Inside a group commit the rows go in with the group's (nothing here reads them back) - unless a
+    # per-recipient daily limit must count this send's messages for the next request in the group.
+    later = daily_limit(account) is None
+    store_rows(conn, account.id, rows, source=req.source, now=now, later=later)
     if new_balance is not None:
         balance = new_balance + total
         entries = []
@@ -469,8 +491,8 @@ def send_messages(
                     "created_at": now,
                 }
             )
-        insert_rows(conn, ledger_entries, entries)
+        (insert_later if later else insert_rows)(conn, ledger_entries, entries)
     result = SendResult(status_code=202, body={"messages": [message_view(r) for r in rows]})
     if idempotency is not None:
-        store_idempotent(conn, account.id, idempotency, result, now)
+        store_idempotent(conn, account.id, idempotency, result, now, later=later)
     return result

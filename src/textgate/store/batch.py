@@ -6,6 +6,16 @@ thread, each unit inside its own SAVEPOINT: a unit that raises is rolled back al
 exception back, the others commit together. Nobody gets an answer before the commit, so a 202 still
 means "durably stored". Under light load a batch holds one unit and adds no latency; under heavy load the
 cost of BEGIN/COMMIT (and SQLite's lock hand-over) is shared by everyone who arrived meanwhile.
+
+The units of a group share more than the commit:
+
+* rows a unit inserts with :func:`~textgate.store.fast.insert_later` (a send's messages, their first
+  events, ledger entries, idempotency records) are collected and written for the whole group, one
+  multi-row statement a table, just before the commit. If that write fails (two units of the group with
+  one idempotency key, say), nothing was committed or answered: each unit runs again in a transaction of
+  its own and gets its own outcome;
+* reads every request repeats (the key behind a secret, who owns a sender number) are made once a group
+  (:func:`~textgate.store.fast.group_lookup`).
 """
 
 from __future__ import annotations
@@ -17,11 +27,17 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from textgate.store.db import run_sync
+from textgate.store.db import is_sqlite, run_sync
+from textgate.store.fast import DEFERRED, GROUP_LOOKUPS, DeferredInserts
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+class _Broken(Exception):
+    """A unit of a group failed after writing: the group is undone and its units run one by one."""
 
 
 @dataclass(slots=True)
@@ -69,26 +85,65 @@ class TransactionBatcher:
             self._flushing = False
 
     def _run(self, batch: list[_Unit[Any]]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
+        if len(batch) == 1:
+            return [self._alone(batch[0])]
+        try:
+            return self._together(batch)
+        except Exception:
+            # Writing the group's collected rows failed (two units of the group with one idempotency key,
+            # say): nothing of it was committed or answered, so each unit runs again in a transaction of
+            # its own and gets its own outcome.
+            log.info("a group commit of %d units failed as a whole; running each alone", len(batch))
+            return [self._alone(unit) for unit in batch]
+
+    def _alone(self, unit: _Unit[Any]) -> tuple[bool, Any]:
+        # No savepoint needed: an exception rolls back the whole (one-unit) transaction.
         with self.engine.begin() as conn:
-            if len(batch) == 1:
-                # Alone: no savepoint needed, an exception rolls back the whole (one-unit) transaction.
-                try:
-                    outcomes.append((True, batch[0].fn(conn)))
-                except Exception as exc:
-                    conn.rollback()
-                    return [(False, exc)]
-                return outcomes
-            for unit in batch:
-                savepoint = conn.begin_nested()
-                try:
-                    value = unit.fn(conn)
-                except Exception as exc:
-                    savepoint.rollback()
-                    outcomes.append((False, exc))
-                else:
-                    savepoint.commit()
-                    outcomes.append((True, value))
+            try:
+                return True, unit.fn(conn)
+            except Exception as exc:
+                conn.rollback()
+                return False, exc
+
+    def _together(self, batch: list[_Unit[Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        group = DeferredInserts()
+        with self.engine.begin() as conn:
+            conn.info[GROUP_LOOKUPS] = {}
+            # On SQLite a unit runs without a savepoint: SQLite counts the rows a connection changed, so a
+            # unit that fails having written nothing (the usual refusal: validation, authentication,
+            # credits) is simply left out; one that fails after writing breaks the group, which then runs
+            # unit by unit. Elsewhere each unit has a savepoint to roll back to.
+            raw = conn.connection.driver_connection if is_sqlite(self.engine) else None
+            try:
+                for unit in batch:
+                    mine = conn.info[DEFERRED] = DeferredInserts()
+                    if raw is not None:
+                        before = raw.total_changes
+                        try:
+                            value = unit.fn(conn)
+                        except Exception as exc:
+                            if raw.total_changes != before or isinstance(exc, DBAPIError):
+                                raise _Broken from exc
+                            outcomes.append((False, exc))
+                        else:
+                            group.merge(mine)
+                            outcomes.append((True, value))
+                        continue
+                    savepoint = conn.begin_nested()
+                    try:
+                        value = unit.fn(conn)
+                    except Exception as exc:
+                        savepoint.rollback()
+                        outcomes.append((False, exc))
+                    else:
+                        savepoint.commit()
+                        group.merge(mine)
+                        outcomes.append((True, value))
+            finally:
+                conn.info.pop(DEFERRED, None)
+                conn.info.pop(GROUP_LOOKUPS, None)
+            group.flush(conn)
         return outcomes
 
 

@@ -93,6 +93,63 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(flat))
 
 
+#: ``Connection.info`` key: the group commit's collector of rows to insert (see :func:`insert_later`).
+DEFERRED = "textgate_deferred_inserts"
+
+
+class DeferredInserts:
+    """Rows the units of a group commit asked to insert, written together - one multi-row statement a
+    table, tables in the order they were first asked for - just before the group commits."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Table, list[Mapping[str, Any]]] = {}
+
+    def add(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.rows.setdefault(table, []).extend(rows)
+
+    def merge(self, other: DeferredInserts) -> None:
+        for table, rows in other.rows.items():
+            self.add(table, rows)
+
+    def flush(self, conn: Connection) -> None:
+        for table, rows in self.rows.items():
+            by_shape: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+            for row in rows:  # one statement needs one set of columns
+                by_shape.setdefault(tuple(row), []).append(row)
+            for same in by_shape.values():
+                insert_rows(conn, table, same)
+        self.rows.clear()
+
+
+#: ``Connection.info`` key: lookups the units of one group commit share (see :func:`group_lookup`).
+GROUP_LOOKUPS = "textgate_group_lookups"
+
+
+def group_lookup(conn: Connection, key: tuple[Any, ...], fetch: Callable[[], Any]) -> Any:
+    """``fetch()``, or - inside a group commit - its answer for an earlier unit of the same group: for
+    reads the accept path repeats on every request (the key behind a bearer secret, who owns a sender
+    number) and no unit of the group changes."""
+    shared = conn.info.get(GROUP_LOOKUPS)
+    if shared is None:
+        return fetch()
+    try:
+        return shared[key]
+    except KeyError:
+        value = shared[key] = fetch()
+        return value
+
+
+def insert_later(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` now, or - inside a unit of a group commit - together with the group's other rows
+    of that table just before the group commits. Only for rows nothing in the same transaction reads
+    back; the caller gets no error from them (a failing group is run again unit by unit)."""
+    deferred = conn.info.get(DEFERRED)
+    if deferred is None:
+        insert_rows(conn, table, rows)
+    else:
+        deferred.add(table, rows)
+
+
 def update_rows(
     conn: Connection,
     table: Table,
