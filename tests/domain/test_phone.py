@@ -190,3 +190,38 @@ def test_international_numbers_are_read_once_for_every_region_and_can_be_read_ah
     assert normalize_number(number, region="US") == normalize_number(number, region="AU") == "+447400900123"
     assert phone._normalize.cache_info().hits == hits + 2  # both found what read_ahead parsed
     assert normalize_number("07400 900124", region="GB") == "+447400900124"  # national: by its region
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        # Every example number of the five provider documents, in the form its document writes it.
+        ("+12003004001", "US", "+12003004001"),  # TextBetter's 12003004001, + added by the dialect
+        ("+15551230001", "US", "+15551230001"),
+        ("0421000001", "AU", "+61421000001"),  # BestSMS, dialled nationally
+        ("+18005551234", "US", "+18005551234"),  # TextingLine
+        ("+18005559876", "US", "+18005559876"),
+        ("+12345678548", "US", "+12345678548"),  # Betatel / Text-Connect
+        ("+38161444555", "US", "+38161444555"),
+        ("+447777777771", "US", "+447777777771"),
+    ],
+)
+def test_the_provider_documents_example_numbers_are_accepted(raw: str, region: str, e164: str) -> None:
+    assert normalize_number(raw, region=region) == e164
+
+
+def test_international_form_needs_a_possible_number_and_strict_an_assigned_one() -> None:
+    # +1 200 ... has North America's length (possible) but no carrier holds area code 200 (not valid).
+    assert normalize_number("+12003004001") == "+12003004001"
+    with pytest.raises(ValidationError, match="not an assigned number range"):
+        normalize_number("+12003004001", strict=True)
+    # Not possible at all is refused either way, with the reason.
+    with pytest.raises(ValidationError, match="too short for its country"):
+        normalize_number("+1200300400")
+    with pytest.raises(ValidationError, match="unknown country calling code"):
+        normalize_number("+99912345678")
+    # National form still needs an assigned range: it decides between readings.
+    with pytest.raises(ValidationError, match="not an assigned number range"):
+        normalize_number("2003004001", region="US")
+    with pytest.raises(ValidationError):
+        normalize_number("0421000001", region="US")

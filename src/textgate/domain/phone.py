@@ -7,11 +7,18 @@ form only: E.164 with a leading ``+``. Parsing and metadata come from ``phonenum
 libphonenumber); this module decides which readings of an ambiguous input to try, in which order, and
 what counts as good enough.
 
-Acceptance rule: a number is accepted when ``phonenumbers.is_valid_number`` says so, or when it lies
-in the North American fictional ``555`` ranges (``+1 555 …`` and ``+1 NPA 555 …``), which the simulator,
-docs and tests use (``+15551230001``) and which libphonenumber deliberately marks invalid. Accepting any
-merely *possible* number instead would let typos through: ``0421000001`` on a US account would become
-``+1 0421000001`` rather than the clear error that it is an Australian number dialled nationally.
+Acceptance rule: a number written in **international form** (``+…``; dialects whose numbers are
+digits-only E.164 add the ``+`` before they get here) is accepted when libphonenumber says it is
+*possible* for its country (the right length; ``is_possible_number_with_reason`` is ``IS_POSSIBLE``):
+the sender said which country it is, and the ranges actually assigned change faster than any copy of the
+metadata, so ``+1 200 300 4001`` goes through although no carrier holds ``200`` yet. An account with the
+``strict_numbers`` setting requires the stricter ``phonenumbers.is_valid_number`` (an assigned range)
+for these too. Input in **national form** (no ``+``) always needs validity, because it decides between
+readings: accepting a merely possible reading would let typos through - ``0421000001`` on a US account
+would become some possible ``+1…`` rather than the clear error that it is an Australian number dialled
+nationally. Numbers in the North American fictional ``555`` ranges (``+1 555 …`` and ``+1 NPA 555 …``),
+which the simulator, docs and tests use (``+15551230001``) and which libphonenumber deliberately marks
+invalid, are accepted in every form.
 
 Resolution order for input without a ``+``: with a default region, the national reading comes first
 (``phonenumbers.parse(digits, region)``, which also understands the region's own international prefix,
@@ -84,6 +91,10 @@ def _is_acceptable(number: PhoneNumber) -> bool:
     return _is_fictional_nanp(number) or bool(phonenumbers.is_valid_number(number))
 
 
+def _is_possible(number: PhoneNumber) -> bool:
+    return phonenumbers.is_possible_number_with_reason(number) == ValidationResult.IS_POSSIBLE
+
+
 def _possibility_reason(number: PhoneNumber) -> str:
     return _POSSIBILITY_REASONS.get(phonenumbers.is_possible_number_with_reason(number), "not a valid number")
 
@@ -111,15 +122,16 @@ def _e164(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_number(raw: str, *, region: str | None = None, field: str = "to") -> str:
+def normalize_number(raw: str, *, region: str | None = None, field: str = "to", strict: bool = False) -> str:
     """Canonical E.164 (``+61421000001``) for a number as a person or system might write it.
 
     ``region`` is the account's default ISO 3166 region (``"AU"``, ``"US"``) used to read national
     dialling formats. Spaces, dashes, dots and parentheses are ignored; anything else is rejected.
+    ``strict``: international input must be an assigned range too (the account's ``strict_numbers``).
     Raises :class:`ValidationError` naming ``field`` and the reason.
     """
     # (An international number reads the same in every region: one cache entry serves them all.)
-    ok, value = _normalize(raw, None if _international(raw) else region.upper() if region else None)
+    ok, value = _normalize(raw, None if _international(raw) else region.upper() if region else None, strict)
     if not ok:
         raise _invalid(raw, field, value)
     return value
@@ -135,11 +147,11 @@ def read_ahead(numbers: Iterable[object]) -> None:
     SQLite's one write lock, only the cached answers are looked up. Errors are left to that validation."""
     for raw in numbers:
         if isinstance(raw, str) and _international(raw):
-            _normalize(raw, None)
+            _normalize(raw, None, False)
 
 
 @functools.lru_cache(maxsize=65536)
-def _normalize(raw: str, region: str | None) -> tuple[bool, str]:
+def _normalize(raw: str, region: str | None, strict: bool = False) -> tuple[bool, str]:
     """(True, E.164) or (False, reason). Cached: validation walks libphonenumber's per-region patterns
     (hundreds of microseconds for a NANP number) and the same numbers recur in real traffic."""
     text = raw.strip()
@@ -160,7 +172,7 @@ def _normalize(raw: str, region: str | None) -> tuple[bool, str]:
         parsed = _parse(text, None)
         if isinstance(parsed, str):
             return False, parsed
-        if _is_acceptable(parsed):
+        if _is_acceptable(parsed) or (not strict and _is_possible(parsed)):
             return True, _e164(parsed)
         return False, _possibility_reason(parsed)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from textgate.domain.clock import checked_instant
 from textgate.domain.encoding import analyze
 from textgate.domain.errors import (
     Conflict,
@@ -192,12 +193,13 @@ def _validate_recipients(account: Account, to: list[str], limit: int) -> list[st
     if len(to) > limit:
         raise ValidationError(f"to may list at most {limit} recipients, not {len(to)}", field="to")
     allowed = account.settings.get("allowed_destination_prefixes") or []
+    strict = bool(account.settings.get("strict_numbers"))
     out = []
     for i, raw in enumerate(to):
         name = "to" if len(to) == 1 else f"to[{i}]"
         if not isinstance(raw, str):
             raise ValidationError("recipient must be a string", field=name)
-        e164 = normalize_number(raw, region=account.region, field=name)
+        e164 = normalize_number(raw, region=account.region, field=name, strict=strict)
         if allowed and not e164.startswith(tuple(allowed)):
             # Toll-fraud protection: destinations outside the account's prefixes are refused outright.
             raise ValidationError(
@@ -273,6 +275,7 @@ def _timing(req: SendRequest, now: datetime) -> tuple[datetime | None, datetime]
     if schedule_at is not None:
         if schedule_at.tzinfo is None:
             raise ValidationError("schedule_at must carry a time zone (RFC 3339)", field="schedule_at")
+        checked_instant(schedule_at, "schedule_at")
         if schedule_at - now > MAX_SCHEDULE_AHEAD:
             raise ValidationError("schedule_at is more than a year ahead", field="schedule_at")
         if schedule_at <= now:

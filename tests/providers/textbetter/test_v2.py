@@ -21,7 +21,6 @@ from tests.providers.textbetter.support import (
     SMS_BODY,
     SMS_CURL,
     SUCCESS_EXAMPLE,
-    UNASSIGNED,
     assert_error,
     parse_curl,
     payload,
@@ -40,13 +39,8 @@ def test_documented_sms_curl_verbatim(client: TestClient, tenant: Tenant, engine
     assert json.loads(data) == json.loads(SMS_BODY)
     path, data = substitute(url, data, tenant)
     response = client.post(path, content=data, headers=headers)
-    # The document's recipient, +1 200 300 4001, is not an assigned North American number: textgate refuses
-    # it (it accepts valid numbers and the fictional 555 ranges only) with TextBetter's error shape.
-    assert_error(response, UNASSIGNED)
-    assert stored(engine) == []
-
-    # The same request with a recipient textgate accepts is sent: 201 and TextBetter's success shape.
-    response = client.post(path, content=data.replace("12003004001", RECIPIENT), headers=headers)
+    # Verbatim, recipient and all: +1 200 300 4001 is of the right length for North America (possible),
+    # so it is sent although the 200 area code is not assigned yet: 201 and TextBetter's success shape.
     assert response.status_code == 201, response.text
     body = response.json()
     assert set(body) == set(json.loads(SUCCESS_EXAMPLE)) and body["message"] == "Valid Message"
@@ -54,32 +48,36 @@ def test_documented_sms_curl_verbatim(client: TestClient, tenant: Tenant, engine
     assert body["RecordID"] == body["CarrierID"] == row.id
     assert (row.from_addr, row.to_addr, row.body, row.type) == (
         "+15551230001",
-        "+15550001000",
+        "+12003004001",
         "Hello World",
         "sms",
     )
     assert row.status == "queued"
+
+    # An account with strict_numbers wants assigned ranges: the same request is refused, in TextBetter's
+    # error shape, and nothing is stored.
+    with engine.begin() as conn:
+        update_account(conn, tenant.account.id, settings={"strict_numbers": True})
+    strict = "toNumber[0]: '+12003004001' is not a valid phone number: not an assigned number range"
+    assert_error(client.post(path, content=data, headers=headers), strict)
+    assert len(stored(engine)) == 1
 
 
 def test_documented_mms_curl_verbatim(client: TestClient, tenant: Tenant, engine: Engine) -> None:
     url, headers, data = parse_curl(MMS_CURL)
     assert json.loads(data) == json.loads(MMS_BODY)
     path, data = substitute(url, data, tenant)
-    # Verbatim: the placeholder is not base64 ("_" is outside the standard alphabet) and the recipient
-    # is unassigned; both are named in one answer.
+    # Verbatim: the placeholder is not base64 ("_" is outside the standard alphabet), named in the answer.
     message = assert_error(client.post(path, content=data, headers=headers))
-    assert message == (
-        f"{UNASSIGNED}; images[0] is not valid base64 (standard alphabet A-Z a-z 0-9 + / with = padding)"
-    )
-    # A real image instead of the placeholder: only the recipient is left to complain about.
+    assert message == "images[0] is not valid base64 (standard alphabet A-Z a-z 0-9 + / with = padding)"
+    assert stored(engine) == []
+    # A real image instead of the placeholder: sent as an MMS carrying the image, to the document's recipient.
     with_png = data.replace("BASE64_ENCODED_IMAGE", PNG_B64)
-    assert_error(client.post(path, content=with_png, headers=headers), UNASSIGNED)
-    # And with an accepted recipient it is sent as an MMS carrying the image.
-    response = client.post(path, content=with_png.replace("12003004001", RECIPIENT), headers=headers)
+    response = client.post(path, content=with_png, headers=headers)
     assert response.status_code == 201, response.text
     (row,) = stored(engine)
     assert response.json() == {"message": "Valid Message", "CarrierID": row.id, "RecordID": row.id}
-    assert (row.type, row.body) == ("mms", "Here is the image")
+    assert (row.type, row.body, row.to_addr) == ("mms", "Here is the image", "+12003004001")
     (ref,) = row.media
     assert (ref["filename"], ref["content_type"], ref["size"]) == ("image.jpg", "image/jpeg", len(PNG))
     with engine.connect() as conn:

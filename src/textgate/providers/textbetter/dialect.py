@@ -107,6 +107,8 @@ def _describe(exc: TextgateError, names: dict[str, str]) -> str:
     first, _, rest = message.partition(" ")
     if first == core:
         return f"{name} {rest}"
+    if first == f"{core}:":  # "to: '+1...' is not a valid phone number: ..."
+        return f"{name}: {rest}"
     return f"{name}: {message}"
 
 
