@@ -185,3 +185,14 @@ def test_webhooks_add_with_statuses(env: str, monkeypatch: pytest.MonkeyPatch) -
     assert json.loads(out)["statuses"] == ["delivered", "failed"]
     result = runner.invoke(app, ["webhooks", "add", "acme", "http://127.0.0.1:9/x", "--status", "sending"])
     assert result.exit_code == 1 and "unknown status(es) 'sending'" in result.stderr
+
+
+def test_an_account_name_is_taken_once_whatever_its_case(env: str) -> None:
+    first = json.loads(invoke("accounts", "create", "acme", "--json"))["account_id"]
+    for again in ("acme", "ACME", " Acme "):
+        result = runner.invoke(app, ["accounts", "create", again, "--json"])
+        assert result.exit_code == 1, result.output
+        assert "already exists" in result.output
+    # So the name still names exactly one account, also written in another case.
+    assert "+15551230001" in invoke("numbers", "add", "ACME", "+15551230001")
+    assert invoke("accounts", "list").count(first) == 1

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from textgate.domain.errors import ErrorKind, TextgateError
@@ -69,6 +70,29 @@ def install_error_handlers(app: FastAPI) -> None:
         if field:
             message = f"{field}: {message}"
         return JSONResponse(error_body(ErrorKind.VALIDATION, message, field), status_code=422)
+
+    # Safety nets for input no validation caught: a date too near the calendar's ends, text with a lone
+    # UTF-16 surrogate (valid JSON, but no string a database can store). Named checks refuse both earlier
+    # with the field; these keep such input from ever being a 500.
+    @app.exception_handler(OverflowError)
+    async def _overflow(_request: Request, exc: OverflowError) -> JSONResponse:
+        message = "a date or number in the request is out of range"
+        return JSONResponse(error_body(ErrorKind.VALIDATION, message, None), status_code=400)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _surrogate(_request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        message = "the request contains text that is not valid Unicode (a lone UTF-16 surrogate)"
+        return JSONResponse(error_body(ErrorKind.VALIDATION, message, None), status_code=400)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The database refused the work (disk full, locked too long, unreachable): nothing was stored, and
+        # the request can be sent again later. 503, not 500: it is the gateway's state, not a bug.
+        reason = str(exc.orig)[:120]
+        message = f"the gateway's storage refused the request ({reason}); nothing was stored, retry later"
+        return JSONResponse(
+            error_body(ErrorKind.PLATFORM_ERROR, message, None), status_code=503, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

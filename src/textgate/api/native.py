@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from textgate.api.deps import CurrentAccount, CurrentCredentials, run_db
 from textgate.api.responses import FastJSONResponse
 from textgate.api.sending import accept_send
+from textgate.domain.clock import checked_instant
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
@@ -96,6 +97,8 @@ async def get_messages(
     for name, value in (("created_after", created_after), ("created_before", created_before)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(f"{name} must carry a time zone (RFC 3339, e.g. ...Z)", field=name)
+        if value is not None:
+            checked_instant(value, name)
     # Filters accept numbers in any form a send does; a sender ID is matched as written.
     from_addr = parse_sender(from_, region=account.region, field="from").value if from_ else None
     to_addr = parse_sender(to, region=account.region, field="to").value if to else None

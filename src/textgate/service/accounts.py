@@ -117,6 +117,14 @@ def create_account(
         raise ValidationError("name must not be empty", field="name")
     if credits < 0:
         raise ValidationError("credits must not be negative", field="credits")
+    if parent_id is None:  # top-level names are what the CLI names accounts by; users have usernames
+        same = select(accounts.c.id).where(
+            func.lower(accounts.c.name) == name.lower(), accounts.c.parent_id.is_(None)
+        )
+        if conn.execute(same.limit(1)).first() is not None:
+            raise Conflict(
+                f"an account named {name!r} already exists (names are case-insensitive)", field="name"
+            )
     prices = prices or PriceList()
     account_id = new_id("acc")
     conn.execute(
@@ -185,10 +193,12 @@ def get_account(conn: Connection, account_id: str) -> Account:
 
 
 def find_account(conn: Connection, ref: str) -> Account:
-    """An account by id, or by its exact name when the name is unique (for the CLI)."""
+    """An account by id, or by its name (exact, else case-insensitive) when that names one (for the CLI)."""
     row = conn.execute(select(accounts).where(accounts.c.id == ref)).first()
     if row is None:
         rows = conn.execute(select(accounts).where(accounts.c.name == ref)).all()
+        if not rows:
+            rows = conn.execute(select(accounts).where(func.lower(accounts.c.name) == ref.lower())).all()
         if len(rows) > 1:
             raise Conflict(f"several accounts are named {ref!r}; use the account id", field="account")
         row = rows[0] if rows else None

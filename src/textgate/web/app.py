@@ -3,6 +3,7 @@ all on one port. The lifespan prepares the database and runs the gateway's worke
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text, update
 
 import textgate
 from textgate.api import native, platform, webhooks
@@ -25,13 +26,38 @@ from textgate.providers.registry import error_renderers, install_dialects
 from textgate.routing.router import Router
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
-from textgate.web.limits import BodySizeLimit
+from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
 from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
 
 DESCRIPTION = """
 textgate's native API. Authenticate with `Authorization: Bearer <secret>` or HTTP Basic `key_id:secret`.
 Errors are `{"error": {"code", "message", "field"}}`; `code` is one of textgate's error kinds.
 """
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+#: The row ``/healthz`` writes to prove the write path works (in ``rate_buckets``, a key no limiter uses).
+HEALTH_ROW = "textgate:healthz"
+
+
+def _write_probe(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from textgate.store.schema import rate_buckets
+
+    now = time.time()
+    b = rate_buckets.c
+    try:
+        with engine.begin() as conn:
+            done = conn.execute(update(rate_buckets).where(b.key == HEALTH_ROW).values(stamp=now)).rowcount
+            if not done:
+                conn.execute(insert(rate_buckets).values(key=HEALTH_ROW, tokens=0.0, stamp=now, granted=0))
+    except IntegrityError:
+        pass  # another node wrote the row first: its write went through, and so did ours up to here
 
 
 def create_app(
@@ -108,16 +134,20 @@ def create_app(
         if forward is not None:
             return await to_parent(request)
 
-        def _ping() -> None:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
         body: dict[str, Any] = {"status": "ok", "version": textgate.__version__}
         try:
-            await run_sync(engine, _ping)
+            await run_sync(engine, _ping, engine)
             body["database"] = "ok"
         except Exception as exc:  # report, don't raise: this is the health endpoint
             body.update(status="degraded", database=f"error: {type(exc).__name__}")
+        else:
+            # Reading is not enough: a full disk (or a read-only file) fails every send while SELECT 1
+            # still works. One tiny committed write says whether accepting would.
+            try:
+                await run_sync(engine, _write_probe, engine)
+                body["writes"] = "ok"
+            except Exception as exc:
+                body.update(status="degraded", writes=f"error: {type(exc).__name__}: {str(exc)[:200]}")
         gateway = request.app.state.gateway
         if gateway is not None and gateway.connector is not None and gateway.running:
             # Every carrier connector's health by name; with routing, also the routes and the breakers.
@@ -164,5 +194,7 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(RelativeSlashRedirects)
+    app.add_middleware(TextCheck, renderers=error_renderers())  # inside the size limit: bodies are bounded
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, renderers=error_renderers())
     return app

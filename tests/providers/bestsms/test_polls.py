@@ -213,6 +213,8 @@ def test_inbound_poll_time_frames(
         {"From": "yesterday"},
         {"TimePeriod": "0"},
         {"From": "2026-03-16T00:00:00Z", "To": "2026-03-15"},
+        {"DateTo": "0001-01-01T00:00:00Z"},  # the calendar's first day: no 500, the field named
+        {"DateFrom": "9999-12-31T23:59:59-14:00"},
     ):
         response = client.get("/bestsms/inbound", params={**tenant.creds(), **bad})
         assert response.status_code == 400 and response.json()["Result"] == "Failed", bad

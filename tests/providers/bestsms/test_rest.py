@@ -169,3 +169,10 @@ def test_received_and_replies(
     assert [m["MessageText"] for m in received["Messages"]] == ["yes"]
     assert received["Messages"][0]["MessageID"] == "ASK"
     assert client.get("/api/v3.00/sms/NOPE", headers=bearer(tenant)).status_code == 404
+
+
+def test_received_with_a_date_at_the_calendars_end_is_a_400(client: TestClient, tenant: BestTenant) -> None:
+    for query in ("dateTo=0001-01-01T00:00:00Z", "dateFrom=9999-12-31T23:59:59-14:00"):
+        response = client.get(f"/api/v3.00/sms/received?{query}", headers=bearer(tenant))
+        assert response.status_code == 400, (query, response.text)
+        assert query.split("=")[0].lower() in response.text.lower()

@@ -300,3 +300,18 @@ def test_textingline_prices_as_an_operator_sets_them(
     assert credits(engine, tenant) == 98
     assert send(client, tenant, body="y" * 200).status_code == 201  # two parts, priced per part
     assert credits(engine, tenant) == 94
+
+
+def test_a_lone_surrogate_in_the_idempotency_key_is_a_400_naming_it(
+    client: TestClient, tenant: Tenant, engine: Engine
+) -> None:
+    body = b'{"to": "+18005551234", "from": "+18005559876", "body": "hi", "idempotencyKey": "\\ud800"}'
+    response = client.post(
+        "/api/v1/messaging/message",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        auth=auth(tenant),
+    )
+    assert response.status_code == 400, response.text
+    assert "idempotencyKey" in response.text
+    assert stored(engine) == 0

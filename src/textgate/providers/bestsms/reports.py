@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from textgate.domain.clock import isoformat
+from textgate.domain.clock import checked_instant, isoformat
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import MessageStatus
 from textgate.providers.bestsms import settings as opts
@@ -90,7 +90,7 @@ def parse_time(raw: str, name: str, tz: tzinfo) -> datetime:
         raise ValidationError(
             f"{name} {raw!r} is not a time such as 2023-07-01T00:00:00Z or 01/07/2023 00:00", field=name
         )
-    return at.replace(tzinfo=tz) if at.tzinfo is None else at
+    return checked_instant(at.replace(tzinfo=tz) if at.tzinfo is None else at, name)
 
 
 def time_frame(params: Mapping[str, str], tz: tzinfo, now: datetime) -> tuple[datetime, datetime]:

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, select
 
 from textgate.api.deps import now_of
 from textgate.api.sending import accept_send
+from textgate.domain.clock import checked_instant
 from textgate.domain.errors import Conflict, ErrorKind, TextgateError, ValidationError
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.providers.bestsms import settings as opts
@@ -156,6 +157,7 @@ def _send_time(raw: str, zone_name: str | None, account: Account) -> datetime:
         raise ValidationError(
             f"SendTime {raw!r} is not a date and time such as 2023-07-10T09:00", field="SendTime"
         ) from exc
+    checked_instant(at, "SendTime")
     if at.tzinfo is None:
         tz = opts.zone(zone_name) if zone_name else opts.account_zone(account.settings)
         if tz is None:
