@@ -23,10 +23,11 @@ requests to each). textgate is posted the native API's ``POST /v1/messages`` wit
 Printed per target and invocation: accept req/s (wrk's), p50/p99 ms (wrk's), end-to-end msg/s (messages
 ÷ first request to last callback), seconds until every callback arrived, CPU ms a message (all of the
 target's processes from the first request to the last callback: bearerbox + smsbox; serve and its
-children; PostgreSQL's processes included), peak RSS (the same processes, summed), and textgate ÷ Kannel
-from the same invocation. ``--invocations`` (3) repeats the whole set with the targets' order rotated;
-the summary gives min–median–max of every figure over the invocations. ``--write-docs`` writes it into
-docs/benchmarks.md between ``<!-- vs-kannel:begin -->`` and ``<!-- vs-kannel:end -->``.
+children; PostgreSQL's processes included), peak memory (the same processes' PSS, summed: shared pages
+counted once), and textgate ÷ Kannel from the same invocation. ``--invocations`` (3) repeats the whole
+set with the targets' order rotated; the summary gives min–median–max of every figure over the
+invocations. ``--write-docs`` writes it into docs/benchmarks.md between ``<!-- vs-kannel:begin -->``
+and ``<!-- vs-kannel:end -->``.
 
 Installs ``kannel`` and ``wrk`` with apt-get when they are missing (root; registries reachable).
 Exit status 1 if any target lost a message, sent one twice or answered a request with an error.
@@ -210,8 +211,13 @@ def descendants(pid: int) -> list[int]:
 
 
 def rss_bytes(pid: int) -> int:
+    """The process's proportional set size (PSS): its resident memory with pages shared among processes
+    (PostgreSQL's shared buffers, a parent's pages in forked children) divided among them, so the sum
+    over a target's processes is the memory the target holds, not each shared page counted again."""
     with contextlib.suppress(OSError, ValueError, IndexError):
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
     return 0
 
 
@@ -701,7 +707,7 @@ COLUMNS = [
     ("end to end msg/s", "e2e", "{:,.0f}"),
     ("all callbacks after s", "callbacks_after", "{:.1f}"),
     ("CPU ms a message", "cpu_ms", "{:.2f}"),
-    ("peak RSS MB", "rss_mb", "{:.0f}"),
+    ("peak memory MB (PSS)", "rss_mb", "{:.0f}"),
 ]
 
 
