@@ -5,17 +5,39 @@ from pathlib import Path
 import pytest
 
 from textgate.bootstrap import build_connector
-from textgate.config import DEFAULT_DATABASE_URL, Settings
+from textgate.config import Settings, data_dir, default_database_url
 from textgate.providers.simulator.connector import SimulatorConnector
 from textgate.store.db import make_engine
 
 
 def test_defaults_are_the_embedded_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("TEXTGATE_CONFIG", "TEXTGATE_DATABASE_URL", "TEXTGATE_PORT", "TEXTGATE_HOST"):
+    for var in (
+        "TEXTGATE_CONFIG",
+        "TEXTGATE_DATABASE_URL",
+        "TEXTGATE_PORT",
+        "TEXTGATE_HOST",
+        "TEXTGATE_HOME",
+    ):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     s = Settings()
-    assert s.database_url == DEFAULT_DATABASE_URL == "sqlite:///var/textgate.db"
+    expected = Path.home() / ".local" / "share" / "textgate" / "textgate.db"
+    assert s.database_url == default_database_url() == f"sqlite:///{expected.resolve()}"
     assert (s.host, s.port, s.max_request_bytes) == ("127.0.0.1", 8080, 20 * 1024 * 1024)
+
+
+def test_the_default_database_does_not_depend_on_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEXTGATE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TEXTGATE_HOME", str(tmp_path / "home"))
+    urls = set()
+    for where in (tmp_path, tmp_path / "elsewhere"):
+        where.mkdir(exist_ok=True)
+        monkeypatch.chdir(where)
+        urls.add(Settings().database_url)
+    assert urls == {f"sqlite:///{tmp_path / 'home' / 'textgate.db'}"}
+    assert data_dir() == tmp_path / "home"
 
 
 def test_toml_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

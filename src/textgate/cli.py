@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
@@ -121,6 +122,19 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     engine = make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+    if api_fd is None:
+        from textgate.config import database_location
+
+        where = database_location(settings.database_url)
+        logging.getLogger("textgate").warning("database: %s", where)
+        legacy = Path("var/textgate.db")  # the default of earlier versions, relative to the directory
+        if legacy.exists() and legacy.resolve() != Path(where):
+            logging.getLogger("textgate").warning(
+                "%s is the database earlier versions used by default; to keep using it, set "
+                "TEXTGATE_DATABASE_URL=sqlite:///%s",
+                legacy.resolve(),
+                legacy.resolve(),
+            )
     try:
         prepare_database(engine)
     except DatabaseOutOfDate as exc:
@@ -170,6 +184,15 @@ def _serve_on(application: Any, sock: socket.socket, settings: Settings) -> None
     tune_gc()
     config = uvicorn.Config(application, log_level=settings.log_level, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@db_app.command("path")
+def db_path() -> None:
+    """Print where the database is (the absolute file of SQLite; the URL, password hidden, otherwise).
+    Example: textgate db path"""
+    from textgate.config import database_location
+
+    print(database_location(Settings().database_url))
 
 
 @db_app.command("upgrade")
@@ -386,7 +409,9 @@ def webhooks_add(
     url: Annotated[str, typer.Argument(help="http(s) URL to deliver to.")],
     event: Annotated[
         list[str] | None,
-        typer.Option(help="message.status or message.received; repeat for both (default both)."),
+        typer.Option(
+            help="message.status or message.received; repeat for both (default: all the format carries)."
+        ),
     ] = None,
     format: Annotated[
         str, typer.Option(help="standard, or a provider format such as textbetter_v2.")
@@ -407,7 +432,7 @@ def webhooks_add(
     from textgate.domain.phone import normalize_number
     from textgate.service.accounts import find_account
     from textgate.webhooks.endpoints import create_endpoint
-    from textgate.webhooks.outbox import EVENT_TYPES
+    from textgate.webhooks.formats import default_events
 
     options: dict[str, Any] = {}
     for item in option or []:
@@ -423,7 +448,7 @@ def webhooks_add(
             conn,
             acc.id,
             url,
-            event or list(EVENT_TYPES),
+            event or default_events(format),
             now=utcnow(),
             allow_private=settings.allow_private_urls,
             format=format,

@@ -14,7 +14,34 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///var/textgate.db"
+
+def data_dir() -> Path:
+    """Where textgate keeps its embedded database unless told otherwise - never relative to the current
+    directory, so every command finds the same database wherever it is run: ``$TEXTGATE_HOME``, else
+    ``$XDG_DATA_HOME/textgate``, else ``~/.local/share/textgate``."""
+    home = os.environ.get("TEXTGATE_HOME")
+    if home:
+        return Path(home).expanduser().resolve()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "textgate").resolve()
+
+
+def default_database_url() -> str:
+    """``sqlite:////absolute/path/textgate.db`` in :func:`data_dir`."""
+    return f"sqlite:///{data_dir() / 'textgate.db'}"
+
+
+def database_location(url: str) -> str:
+    """What a user should be told the database is: the absolute file of a SQLite URL, else the URL
+    without its password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        return ":memory:" if not db or db == ":memory:" else str(Path(db).resolve())
+    return parsed.render_as_string(hide_password=True)
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -37,7 +64,7 @@ class _TomlSource(PydanticBaseSettingsSource):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TEXTGATE_", extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = Field(default_factory=default_database_url)
     host: str = "127.0.0.1"
     port: int = 8080
     #: Largest request body accepted, in bytes (413 beyond).

@@ -95,10 +95,17 @@ def resolve_host(host: str, port: int) -> list[IPAddress]:
     return found
 
 
+#: Said with every refusal of a non-public address: how to allow them, where that is read.
+ALLOW_HINT = (
+    " (to allow them - a receiver on this machine or a private network - set "
+    "TEXTGATE_ALLOW_PRIVATE_URLS=true for the gateway; the textgate CLI reads the same setting)"
+)
+
+
 def _check_host(host: str, port: int, field: str) -> None:
     lowered = host.lower()
     if lowered in _LOCAL_NAMES or lowered.endswith(".localhost"):
-        raise ValidationError(f"host {host!r} is a local address", field=field)
+        raise ValidationError(f"host {host!r} is a local address{ALLOW_HINT}", field=field)
     literal = _literal_ip(lowered)
     if literal is not None:
         addresses = [literal]
@@ -113,7 +120,7 @@ def _check_host(host: str, port: int, field: str) -> None:
         if not is_public_address(addr):
             raise ValidationError(
                 f"host {host!r} resolves to a non-public address ({addr}); private, loopback, link-local, "
-                "multicast and reserved addresses are not allowed",
+                f"multicast and reserved addresses are not allowed{ALLOW_HINT}",
                 field=field,
             )
 

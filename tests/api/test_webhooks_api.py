@@ -177,6 +177,13 @@ def test_deliveries_and_replay(engine: sa.Engine, make_client: MakeClient) -> No
         ({"url": PUBLIC_URL, "options": {"token": "x"}}, 400, "options.token"),  # standard takes none
         ({"url": PUBLIC_URL, "format": "textconnect", "options": {"method": "PUT"}}, 400, "options.method"),
         ({"url": PUBLIC_URL, "format": "textconnect", "options": {"auth": 7}}, 400, "options.auth"),
+        # A format that carries inbound messages only would never send a status: refused, not kept silent.
+        ({"url": PUBLIC_URL, "format": "textbetter_v2", "events": ["message.status"]}, 400, "events"),
+        (
+            {"url": PUBLIC_URL, "format": "textconnect", "events": ["message.received", "message.status"]},
+            400,
+            "events",
+        ),
         (
             {"url": PUBLIC_URL, "format": "bestsms_json", "options": {"timezone": "Mars/Base"}},
             400,
@@ -273,3 +280,15 @@ def test_format_options_are_checked_and_normalised(engine: sa.Engine, make_clien
         "message": "format 'betatel' has no option 'a'; it takes none",
         "field": "options.a",
     }
+
+
+def test_a_format_without_events_named_gets_the_events_it_carries(
+    engine: sa.Engine, make_client: MakeClient
+) -> None:
+    client = make_client()
+    _acme, auth = new_account(engine, "acme")
+    resp = client.post("/v1/webhooks", json={"url": PUBLIC_URL, "format": "textbetter_v2"}, headers=auth)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["events"] == ["message.received"]
+    standard = client.post("/v1/webhooks", json={"url": PUBLIC_URL}, headers=auth)
+    assert set(standard.json()["events"]) >= {"message.status", "message.received"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -196,3 +197,17 @@ def test_an_account_name_is_taken_once_whatever_its_case(env: str) -> None:
     # So the name still names exactly one account, also written in another case.
     assert "+15551230001" in invoke("numbers", "add", "ACME", "+15551230001")
     assert invoke("accounts", "list").count(first) == 1
+
+
+def test_the_default_database_is_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEXTGATE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TEXTGATE_HOME", str(tmp_path / "data"))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    account = json.loads(invoke("accounts", "create", "acme", "--json"))["account_id"]
+    monkeypatch.chdir(tmp_path / "two")
+    assert account in invoke("accounts", "list")
+    assert invoke("db", "path").strip() == str(tmp_path / "data" / "textgate.db")

@@ -55,6 +55,8 @@ def test_private_addresses_rejected(url: str) -> None:
     with pytest.raises(ValidationError) as info:
         guard_url(url, allow_private=False)
     assert info.value.field == "url"
+    # The refusal says how to allow it, and that the CLI reads the same setting.
+    assert "TEXTGATE_ALLOW_PRIVATE_URLS=true" in info.value.message and "CLI" in info.value.message
 
 
 @pytest.mark.parametrize("url", PRIVATE_URLS)

@@ -17,6 +17,7 @@ from textgate.api.deps import CurrentAccount, now_of, run_db
 from textgate.config import Settings
 from textgate.domain.phone import normalize_number
 from textgate.webhooks import endpoints
+from textgate.webhooks.formats import default_events
 from textgate.webhooks.outbox import EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -26,9 +27,10 @@ class CreateWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2000, description="http(s) URL that receives signed POSTs")
-    events: list[str] = Field(
-        default_factory=lambda: list(EVENT_TYPES),
-        description=f"event types to receive; any of {', '.join(EVENT_TYPES)}",
+    events: list[str] | None = Field(
+        default=None,
+        description=f"event types to receive; any of {', '.join(EVENT_TYPES)} (default: every type the "
+        "format carries; textbetter_v1, textbetter_v2 and textconnect carry message.received only)",
     )
     format: str = Field(
         default="standard",
@@ -62,7 +64,7 @@ async def create_webhook(body: CreateWebhook, request: Request, account: Current
             conn,
             account.id,
             body.url,
-            body.events,
+            body.events if body.events is not None else default_events(body.format),
             now=now,
             allow_private=allow_private,
             format=body.format,

@@ -21,7 +21,7 @@ from textgate.domain.message import NOTIFY_STATUSES, MessageStatus
 from textgate.ids import new_id
 from textgate.net import guard_url
 from textgate.store.schema import numbers, webhook_attempts, webhook_deliveries, webhook_endpoints
-from textgate.webhooks.formats import check_options, format_names, renderer
+from textgate.webhooks.formats import check_format_events, check_options, format_names, renderer
 from textgate.webhooks.mail import parse_mailto
 from textgate.webhooks.outbox import DEFAULT_RETRY_WINDOW, EVENT_TYPES
 from textgate.webhooks.signing import new_secret
@@ -177,6 +177,7 @@ def create_endpoint(
             f"unknown format {format!r}; known: {', '.join(format_names())}", field="format"
         )
     options = check_options(format, options)
+    check_format_events(format, chosen)
     if number is not None:
         owner = conn.execute(
             select(numbers.c.account_id).where(numbers.c.number == number)

@@ -124,6 +124,8 @@ def render_standard(event_type: str, data: dict[str, Any], _ep: Endpoint, ctx: R
 
 _FORMATS: dict[str, Renderer] = {"standard": render_standard}
 _OPTIONS: dict[str, dict[str, OptionCheck]] = {"standard": {}}
+#: The event types a format can put on the wire, when not all (a provider module's ``FORMAT_EVENTS``).
+_EVENTS: dict[str, frozenset[str]] = {}
 _discovered = False
 
 
@@ -146,6 +148,8 @@ def _discover() -> None:
             _FORMATS.setdefault(name, renderer)
         for name, checks in getattr(module, "FORMAT_OPTIONS", {}).items():
             _OPTIONS.setdefault(name, dict(checks))
+        for name, kinds in getattr(module, "FORMAT_EVENTS", {}).items():
+            _EVENTS.setdefault(name, frozenset(kinds))
     _discovered = True
 
 
@@ -157,3 +161,27 @@ def renderer(name: str) -> Renderer | None:
 def format_names() -> list[str]:
     _discover()
     return sorted(_FORMATS)
+
+
+def check_format_events(name: str, events: list[str]) -> None:
+    """Refuse events format ``name`` cannot render: such an endpoint would never fire."""
+    _discover()
+    renders = _EVENTS.get(name)
+    if renders is None:
+        return
+    never = [e for e in events if e not in renders]
+    if never:
+        raise ValidationError(
+            f"format {name!r} carries only {', '.join(sorted(renders))} events; "
+            f"{', '.join(never)} would never be sent",
+            field="events",
+        )
+
+
+def default_events(name: str) -> list[str]:
+    """The events an endpoint of format ``name`` gets when none are named: all it can render."""
+    from textgate.webhooks.outbox import EVENT_TYPES
+
+    _discover()
+    renders = _EVENTS.get(name)
+    return [e for e in EVENT_TYPES if renders is None or e in renders]

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from tests.helpers import ManualClock, Tenant
 from tests.providers.textconnect.util import SENDER, send
+from textgate.domain.errors import ValidationError
 from textgate.domain.message import MessageStatus
 from textgate.service.accounts import update_account
 from textgate.service.inbound import receive_inbound
@@ -31,7 +33,7 @@ def _endpoint(engine: Engine, tenant: Tenant, clock: ManualClock, url: str = HOO
             conn,
             tenant.account.id,
             url,
-            ["message.received", "message.status"],
+            ["message.received"],
             now=clock(),
             allow_private=True,
             format="textconnect",
@@ -119,6 +121,16 @@ def test_an_unknown_mail_merge_list_and_no_auth(engine: Engine, tenant: Tenant, 
 def test_status_changes_are_not_forwarded(
     client: TestClient, engine: Engine, tenant: Tenant, clock: ManualClock
 ) -> None:
+    with engine.begin() as conn, pytest.raises(ValidationError, match="would never be sent"):
+        create_endpoint(
+            conn,
+            tenant.account.id,
+            HOOK,
+            ["message.status"],
+            now=clock(),
+            allow_private=True,
+            format="textconnect",
+        )
     _endpoint(engine, tenant, clock)
     message_id = send(client, tenant, SourceAddress="447777777000")
     with engine.begin() as conn:

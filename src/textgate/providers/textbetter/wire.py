@@ -116,3 +116,5 @@ def render_v1(
 
 
 FORMATS: dict[str, Renderer] = {"textbetter_v2": render_v2, "textbetter_v1": render_v1}
+#: TextBetter's formats carry inbound messages only: an endpoint for other events would never fire.
+FORMAT_EVENTS: dict[str, frozenset[str]] = {name: frozenset({"message.received"}) for name in FORMATS}

@@ -192,6 +192,8 @@ def render_forward(
 
 
 FORMATS: dict[str, Renderer] = {"textconnect": render_forward}
+#: Text-Connect's forwarding carries inbound messages only.
+FORMAT_EVENTS: dict[str, frozenset[str]] = {"textconnect": frozenset({"message.received"})}
 #: What the forwarding format reads from its endpoint's options.
 FORMAT_OPTIONS: dict[str, dict[str, OptionCheck]] = {
     "textconnect": {
