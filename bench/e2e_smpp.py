@@ -56,7 +56,17 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import CLK_TCK, Target, clean_env, free_port, machine_cpu, proc_cpu_seconds, run_load
+from bench.loadgen import (
+    CLK_TCK,
+    Target,
+    answer,
+    clean_env,
+    free_port,
+    machine_cpu,
+    proc_cpu_seconds,
+    read_body,
+    run_load,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -85,12 +95,7 @@ class ReceiverApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        more = True
-        while more:
-            event = await receive()
-            chunks.append(event.get("body", b""))
-            more = event.get("more_body", False)
+        raw = await read_body(receive)
         if scope["method"] == "GET":
             await self._control(scope["path"], send)
             return
@@ -99,10 +104,10 @@ class ReceiverApp:
         from standardwebhooks import WebhookVerificationError
 
         try:
-            payload = self.webhook.verify(b"".join(chunks), headers)
+            payload = self.webhook.verify(raw, headers)
         except WebhookVerificationError:
             self.counts["bad_signature"] += 1
-            await _answer(send, 401, b"")
+            await answer(send, 401, b"")
             return
         self.counts["posts"] += 1
         data = payload.get("data", {}) if isinstance(payload, dict) else {}
@@ -114,7 +119,7 @@ class ReceiverApp:
                 self.counts["duplicate_delivered"] += 1
             else:
                 self.delivered[mid] = now
-        await _answer(send, 200, b"")
+        await answer(send, 200, b"")
 
     async def _control(self, path: str, send: Any) -> None:
         if path == "/_count":
@@ -122,16 +127,9 @@ class ReceiverApp:
         elif path == "/_results":
             body = json.dumps({"delivered": self.delivered, "counts": self.counts}).encode()
         else:
-            await _answer(send, 404, b"")
+            await answer(send, 404, b"")
             return
-        await _answer(send, 200, body)
-
-
-async def _answer(send: Any, status: int, body: bytes) -> None:
-    # An explicit content-length (also for empty answers): loadgen's raw client needs it.
-    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await answer(send, 200, body)
 
 
 def run_receiver(port: int, secret: str) -> None:

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -502,3 +502,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTGATE_")}
     env.update(extra)
     return env
+
+
+# -- tiny ASGI receivers the benchmarks run (webhook sinks) ---------------------------------------------
+async def read_body(receive: Any) -> bytes:
+    """The whole request body an ASGI ``receive`` delivers."""
+    chunks = []
+    more = True
+    while more:
+        event = await receive()
+        chunks.append(event.get("body", b""))
+        more = event.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def answer(send: Any, status: int, body: bytes) -> None:
+    # An explicit content-length (also for empty answers): the raw client needs it.
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

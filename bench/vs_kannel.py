@@ -59,7 +59,8 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import clean_env, free_port, proc_cpu_seconds
+from bench.loadgen import answer, clean_env, free_port, proc_cpu_seconds, read_body
+from bench.smpp_soak import TOML as TEXTGATE_CONF
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -83,12 +84,7 @@ class Sink:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        chunks = []
-        more = True
-        while more:
-            event = await receive()
-            chunks.append(event.get("body", b""))
-            more = event.get("more_body", False)
+        raw = await read_body(receive)
         path = scope["path"]
         if path == "/_count":
             body = json.dumps(
@@ -99,11 +95,11 @@ class Sink:
                     "by_status": self.by_status,
                 }
             ).encode()
-            await _answer(send, 200, body)
+            await answer(send, 200, body)
             return
         if path == "/_reset":
             self.__init__()  # type: ignore[misc]
-            await _answer(send, 200, b"{}")
+            await answer(send, 200, b"{}")
             return
         now = time.time()
         if path == "/dlr":
@@ -112,20 +108,14 @@ class Sink:
             query = parse_qs(scope["query_string"].decode())
             mid, status = query.get("id", [""])[0], {"1": "delivered"}.get(query.get("s", [""])[0], "other")
         else:
-            data = json.loads(b"".join(chunks) or b"{}").get("data", {})
+            data = json.loads(raw or b"{}").get("data", {})
             mid, status = str(data.get("id")), str(data.get("status"))
         self.by_status[status] = self.by_status.get(status, 0) + 1
         if mid in self.at:
             self.duplicates += 1
         else:
             self.at[mid] = now
-        await _answer(send, 200, b"")
-
-
-async def _answer(send: Any, status: int, body: bytes) -> None:
-    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await answer(send, 200, b"")
 
 
 def run_sink(port: int) -> None:
@@ -431,22 +421,6 @@ log-level = 4
 group = sendsms-user
 username = bench
 password = bench
-"""
-
-TEXTGATE_CONF = """
-[[connectors]]
-name = "smsc1"
-type = "smpp"
-host = "127.0.0.1"
-port = {port}
-system_id = "{system_id}"
-password = "{password}"
-bind_mode = "transceiver"
-window = 10
-
-[[routes]]
-name = "default"
-connectors = ["smsc1"]
 """
 
 
