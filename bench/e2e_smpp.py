@@ -66,6 +66,8 @@ from bench.loadgen import (
     proc_cpu_seconds,
     read_body,
     run_load,
+    serve_asgi,
+    stop,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,18 +135,7 @@ class ReceiverApp:
 
 
 def run_receiver(port: int, secret: str) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        ReceiverApp(secret),
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
+    serve_asgi(ReceiverApp(secret), port)
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -159,16 +150,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout:.0f} s; log: {log}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 import threading
 import time
@@ -521,3 +522,32 @@ async def answer(send: Any, status: int, body: bytes) -> None:
     headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def serve_asgi(app: Any, port: int) -> None:
+    """Run a bench receiver on 127.0.0.1 as ``serve`` runs (uvloop, httptools), quietly."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def stop(proc: Any, sig: int = signal.SIGINT) -> None:
+    """End a bench subprocess: ``sig``, 20 s, then SIGKILL."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

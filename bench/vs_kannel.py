@@ -59,7 +59,7 @@ import httpx
 if __package__ in (None, ""):  # run as a script: make ``bench`` and ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.loadgen import answer, clean_env, free_port, proc_cpu_seconds, read_body
+from bench.loadgen import answer, clean_env, free_port, proc_cpu_seconds, read_body, serve_asgi, stop
 from bench.smpp_soak import TOML as TEXTGATE_CONF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,18 +119,7 @@ class Sink:
 
 
 def run_sink(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        Sink(),
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
+    serve_asgi(Sink(), port)
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -170,16 +159,6 @@ def wait_until(
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{what}: not ready after {timeout:.0f} s")
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
