@@ -465,6 +465,44 @@ def webhooks_add(
         out.print(f"signing secret [bold]{endpoint['secret']}[/]")
 
 
+@webhooks_app.command("list")
+def webhooks_list(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the endpoints as JSON.")] = False,
+) -> None:
+    """The account's webhook endpoints (secrets not shown). Example: textgate webhooks list acme"""
+    from textgate.service.accounts import find_account
+    from textgate.webhooks.endpoints import list_endpoints
+
+    found = in_tx(lambda conn: list_endpoints(conn, find_account(conn, account).id))
+    if as_json:
+        emit_json(found)
+        return
+    table = Table("id", "url", "format", "events", "number", "statuses")
+    for ep in found:
+        statuses = ", ".join(ep.get("statuses") or []) or "all"
+        table.add_row(
+            ep["id"], ep["url"], ep["format"], ", ".join(ep["events"]), ep["number"] or "", statuses
+        )
+    out.print(table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id (wh_...), from webhooks list.")],
+) -> None:
+    """Delete an endpoint; its pending deliveries end as failed.
+
+    Example: textgate webhooks remove acme wh_...
+    """
+    from textgate.service.accounts import find_account
+    from textgate.webhooks.endpoints import delete_endpoint
+
+    in_tx(lambda conn: delete_endpoint(conn, find_account(conn, account).id, endpoint_id, utcnow()))
+    out.print(f"endpoint {endpoint_id} removed")
+
+
 # -- simulate ---------------------------------------------------------------------------------------
 @simulate_app.command("inbound")
 def simulate_inbound(

@@ -211,3 +211,18 @@ def test_the_default_database_is_found_from_any_directory(
     monkeypatch.chdir(tmp_path / "two")
     assert account in invoke("accounts", "list")
     assert invoke("db", "path").strip() == str(tmp_path / "data" / "textgate.db")
+
+
+def test_webhooks_add_list_and_remove(env: str) -> None:
+    invoke("accounts", "create", "acme", "--json")
+    made = json.loads(
+        invoke("webhooks", "add", "acme", "https://93.184.216.34/hooks", "--format", "textbetter_v2", "--json")
+    )
+    assert made["events"] == ["message.received"]  # what the format carries
+    listed = json.loads(invoke("webhooks", "list", "acme", "--json"))
+    assert [e["id"] for e in listed] == [made["id"]] and "secret" not in listed[0]
+    assert made["id"] in invoke("webhooks", "list", "acme")
+    assert "removed" in invoke("webhooks", "remove", "acme", made["id"])
+    assert json.loads(invoke("webhooks", "list", "acme", "--json")) == []
+    result = runner.invoke(app, ["webhooks", "remove", "acme", made["id"]])
+    assert result.exit_code == 1
