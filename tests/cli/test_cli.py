@@ -216,7 +216,9 @@ def test_the_default_database_is_found_from_any_directory(
 def test_webhooks_add_list_and_remove(env: str) -> None:
     invoke("accounts", "create", "acme", "--json")
     made = json.loads(
-        invoke("webhooks", "add", "acme", "https://93.184.216.34/hooks", "--format", "textbetter_v2", "--json")
+        invoke(
+            "webhooks", "add", "acme", "https://93.184.216.34/hooks", "--format", "textbetter_v2", "--json"
+        )
     )
     assert made["events"] == ["message.received"]  # what the format carries
     listed = json.loads(invoke("webhooks", "list", "acme", "--json"))
