@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from tests.helpers import ManualClock, Tenant, make_tenant
@@ -73,7 +74,10 @@ def test_large_bulk_send_progresses_with_the_worker(
     assert (view["status"], view["recipients"], view["messages_created"]) == ("queued", 201, 0)
     assert view["credits_reserved"] == 201
     assert client.get("/v1/account", headers=_h(rich)).json()["credits"] == 799
+    before = REGISTRY.get_sample_value("textgate_messages_accepted_total", {"source": "bulk"}) or 0.0
     assert BulkWorker(engine, clock=clock).round() == 201
+    # Counted in /metrics like any send's messages, once they exist.
+    assert REGISTRY.get_sample_value("textgate_messages_accepted_total", {"source": "bulk"}) == before + 201
     after = client.get(f"/v1/bulk-sends/{view['id']}", headers=_h(rich)).json()
     assert (after["status"], after["messages_created"], after["messages_by_status"]) == (
         "finished",

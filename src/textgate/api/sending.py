@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Request
-from prometheus_client import Counter
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from textgate.api.deps import now_of
 from textgate.domain.phone import read_ahead
 from textgate.service.accounts import Account
-from textgate.service.send import Idempotency, SendRequest, SendResult, send_messages
+from textgate.service.send import ACCEPTED, Idempotency, SendRequest, SendResult, send_messages
 from textgate.store.batch import TransactionBatcher
-
-ACCEPTED = Counter("textgate_messages_accepted_total", "Messages accepted for sending", ["source"])
 
 
 async def accept_send(

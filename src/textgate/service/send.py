@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from textgate.domain.clock import checked_instant
@@ -98,6 +99,9 @@ class SendResult:
 
 # Statements on the hot path are built once: building one costs more than SQLite takes to run it.
 _NUMBER_OWNER = select(numbers.c.account_id, numbers.c.status).where(numbers.c.number == bindparam("number"))
+#: Messages accepted, by the API that took them (``bulk`` for the recipients of bulk sends, counted as
+#: they are expanded into messages).
+ACCEPTED = Counter("textgate_messages_accepted_total", "Messages accepted for sending", ["source"])
 _DEBIT = (
     update(accounts)
     .where(accounts.c.id == bindparam("b_account"), accounts.c.balance >= bindparam("b_total"))

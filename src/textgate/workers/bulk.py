@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, update
 
 from textgate.domain.clock import Clock, utcnow
 from textgate.service.bulk import BACKLOG, CHUNK, backlog, expand
+from textgate.service.send import ACCEPTED
 from textgate.store.db import is_sqlite, reading, run_sync
 from textgate.store.schema import bulk_sends
 from textgate.workers.idle import IdleWait
@@ -77,7 +78,8 @@ class BulkWorker:
                 .where(bulk_sends.c.id == bulk_id, bulk_sends.c.status != "finished")
                 .values(due_at=now)
             )
-            return added
+        ACCEPTED.labels("bulk").inc(added)  # committed: as a send's messages are counted once stored
+        return added
 
     async def run_once(self) -> int:
         added = await run_sync(self.engine, self.round)
