@@ -102,7 +102,7 @@ ALLOW_HINT = (
 )
 
 
-def _check_host(host: str, port: int, field: str) -> None:
+def _check_host(host: str, port: int, field: str) -> list[IPAddress]:
     lowered = host.lower()
     if lowered in _LOCAL_NAMES or lowered.endswith(".localhost"):
         raise ValidationError(f"host {host!r} is a local address{ALLOW_HINT}", field=field)
@@ -123,6 +123,7 @@ def _check_host(host: str, port: int, field: str) -> None:
                 f"multicast and reserved addresses are not allowed{ALLOW_HINT}",
                 field=field,
             )
+    return addresses
 
 
 def guard_url(url: str, *, allow_private: bool, field: str = "url") -> str:
@@ -138,12 +139,20 @@ def guard_url(url: str, *, allow_private: bool, field: str = "url") -> str:
     return url.strip()
 
 
-async def check_url_at_send(url: str, allow_private: bool, *, field: str = "url") -> None:
-    """:func:`guard_url` again right before a fetch (DNS may have changed since registration).
+async def check_url_at_send(url: str, allow_private: bool, *, field: str = "url") -> list[str] | None:
+    """:func:`guard_url` again right before a fetch (DNS may have changed since registration), returning
+    the addresses it checked: connect to one of those, not to what the name resolves to a moment later
+    (DNS rebinding: a name that answers a public address to the check and a private one to the connect).
+    None when private addresses are allowed (nothing to pin).
 
     The resolution runs in a worker thread so the event loop does not block on DNS.
     """
     if allow_private:
         _parse(url, field)
-        return
-    await asyncio.to_thread(guard_url, url, allow_private=False, field=field)
+        return None
+
+    def check() -> list[str]:
+        _parts, host, port = _parse(url, field)
+        return [str(a) for a in _check_host(host, port, field)]
+
+    return await asyncio.to_thread(check)

@@ -281,3 +281,19 @@ def test_https_verifies_the_receivers_certificate(certificate: tuple[Path, Path]
 
     run(main())
     assert server.connections == 1 and len(server.heads) == 2  # the refused handshake never got that far
+
+
+def test_a_pinned_address_is_where_the_connection_goes_whatever_the_name_resolves_to() -> None:
+    """DNS rebinding: the guard checked an address; the client must connect to that one, not resolve
+    the name again. ``rebind.invalid`` resolves to nothing at all, so only the pin can reach the server;
+    the request still names the host."""
+    server = Scripted([OK])
+
+    async def body(http: WebhookClient) -> None:
+        url = f"http://rebind.invalid:{server.port}/hooks"
+        with pytest.raises(ConnectFailed):
+            await http.request("POST", url, {}, b"{}", timeout=5.0)  # by name: nowhere
+        assert await http.request("POST", url, {}, b"{}", timeout=5.0, address="127.0.0.1") == 204
+
+    serve(server, body)
+    assert f"Host: rebind.invalid:{server.port}\r\n" in server.heads[0].decode()

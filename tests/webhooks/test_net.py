@@ -144,3 +144,10 @@ def test_is_public_address() -> None:
     assert net.is_public_address(ipaddress.ip_address("2606:4700:4700::1111"))
     for raw in ("127.0.0.1", "10.0.0.1", "169.254.1.1", "::1", "::ffff:192.168.0.1", "2002:7f00:1::"):
         assert not net.is_public_address(ipaddress.ip_address(raw)), raw
+
+
+def test_check_url_at_send_returns_the_addresses_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dns(monkeypatch, {"pinned.example.com": ["93.184.216.34"]})
+    checked = asyncio.run(check_url_at_send("https://pinned.example.com/hook", allow_private=False))
+    assert checked == ["93.184.216.34"]  # what the sender connects to
+    assert asyncio.run(check_url_at_send("https://pinned.example.com/hook", allow_private=True)) is None

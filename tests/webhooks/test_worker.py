@@ -578,3 +578,31 @@ def test_a_receiver_down_for_three_minutes_is_caught_up_within_a_probe_interval(
     for req in rec.requests:
         by_key.setdefault(req.key, []).append(req.id)
     assert {k: collapse(v) for k, v in by_key.items()} == ids  # every one, in order per message
+
+
+def test_the_sender_connects_to_the_address_the_guard_checked(
+    engine: sa.Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With private addresses refused, the URL's name is checked and the POST goes to the checked address
+    - here the name (``hooks.invalid``) resolves to nothing, so only the pinned address reaches the
+    receiver. A second resolution at connect time is what DNS rebinding exploits."""
+    clock = Clock()
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    account_id, _ep = setup(engine, f"http://hooks.invalid:{port}/hooks", clock)
+    checked: list[str] = []
+
+    async def guard(url: str, allow_private: bool, *, field: str = "url") -> list[str]:
+        checked.append(url)
+        return ["127.0.0.1"]  # what the (public-only) check found and approved
+
+    monkeypatch.setattr(worker_mod, "check_url_at_send", guard)
+    did = enqueue(engine, account_id, "k1", clock)
+    strict = Settings(allow_private_urls=False, webhook_timeout=2.0, poll_interval=0.01)
+
+    async def body(client: WebhookClient) -> None:
+        await make_worker(engine, client, clock, settings=strict).run_once()
+
+    run(body)
+    assert checked == [f"http://hooks.invalid:{port}/hooks"]
+    assert delivery(engine, did).status == "succeeded"
+    assert [r.key for r in receiver.requests] == ["k1"]

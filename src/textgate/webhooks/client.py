@@ -201,14 +201,23 @@ class WebhookClient:
         self._tls = tls  # default: the system's CA store, made on the first https request
 
     async def request(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, *, timeout: float
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        *,
+        timeout: float,
+        address: str | None = None,
     ) -> int:
-        """Send one request; the response's status code."""
+        """Send one request; the response's status code. ``address``: connect a new connection to this
+        IP (one the SSRF guard checked) rather than resolving the URL's host again; ``Host`` and TLS
+        (SNI, certificate) still use the host name."""
         t = target(url)
         request = _head(method, t, headers, None if body is None else len(body)) + (body or b"")
         async with asyncio.timeout(timeout):
             for attempt in (1, 2):
-                conn, reused = await self._connection(t)
+                conn, reused = await self._connection(t, address)
                 try:
                     status = await conn.exchange(request, self.max_body)
                 except _Stale:
@@ -228,7 +237,7 @@ class WebhookClient:
                 return status
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _connection(self, t: Target) -> tuple[_Connection, bool]:
+    async def _connection(self, t: Target, address: str | None = None) -> tuple[_Connection, bool]:
         idle = self._idle.get(t.origin)
         while idle:
             conn = idle.pop()
@@ -240,10 +249,10 @@ class WebhookClient:
                 if self._tls is None:
                     self._tls = ssl.create_default_context()
                 _transport, conn = await loop.create_connection(
-                    _Connection, t.host, t.port, ssl=self._tls, server_hostname=t.host
+                    _Connection, address or t.host, t.port, ssl=self._tls, server_hostname=t.host
                 )
             else:
-                _transport, conn = await loop.create_connection(_Connection, t.host, t.port)
+                _transport, conn = await loop.create_connection(_Connection, address or t.host, t.port)
         except OSError as exc:  # refused, unreachable, DNS, TLS handshake or certificate
             raise ConnectFailed(f"cannot connect to {t.host_header}: {exc}") from exc
         return conn, False

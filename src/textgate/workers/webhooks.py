@@ -384,8 +384,11 @@ class WebhookWorker:
         if claim.url.startswith("mailto:"):
             return await self._mail(claim)
         try:
+            pinned = None
             if not self.settings.allow_private_urls:
-                await check_url_at_send(claim.url, allow_private=False)
+                # Connect to an address the guard checked, not to a fresh resolution (DNS rebinding).
+                checked = await check_url_at_send(claim.url, allow_private=False)
+                pinned = checked[0] if checked else None
             headers = sign_headers(claim.secret, claim.id, at, claim.payload)
             if claim.content_type and claim.method != "GET":
                 headers["content-type"] = claim.content_type
@@ -398,6 +401,7 @@ class WebhookWorker:
                 headers,
                 claim.payload.encode() if claim.method != "GET" else None,
                 timeout=self.settings.webhook_timeout,
+                address=pinned,
             )
         except ValidationError as exc:
             return Outcome(False, None, _clip(f"URL refused: {exc.message}"), "refused")
