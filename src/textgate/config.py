@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     webhook_timeout: float = 10.0
     #: Allow webhook and media URLs on private/loopback addresses (tests, private deployments).
     allow_private_urls: bool = False
+    #: Encrypts webhook signing secrets at rest (webhooks/secrets.py); any long random string.
+    secret_key: str | None = None
     #: SMTP relay for email deliveries (reports and replies some providers send by email).
     smtp_host: str | None = None
     smtp_port: int = 25

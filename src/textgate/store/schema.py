@@ -275,7 +275,7 @@ webhook_endpoints = Table(
     Column("url", String(2000), nullable=False),
     Column("events", JSON, nullable=False),
     # Kept readable: the gateway signs with it. It is shown to the account that owns the endpoint only.
-    Column("secret", String(100), nullable=False),
+    Column("secret", String(300), nullable=False),  # encrypted ("enc1:..."), or as is without a key
     # How events are rendered for this endpoint: "standard" (signed JSON) or a provider's own format.
     Column("format", String(40), nullable=False, server_default="standard"),
     # When set, only events about this owned number (inbound to it, outbound from it) are sent here.

@@ -28,6 +28,7 @@ from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
 from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
+from textgate.webhooks import secrets as webhook_secrets
 
 DESCRIPTION = """
 textgate's native API. Authenticate with `Authorization: Bearer <secret>` or HTTP Basic `key_id:secret`.
@@ -73,6 +74,7 @@ def create_app(
     then answers only what they pass on); ``forward``: this is such a child, and ``/healthz`` and provider
     callbacks go to the parent at that URL (see web/processes.py)."""
     settings = settings or Settings()
+    webhook_secrets.configure(settings.secret_key)
     engine = engine or make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     run_workers = settings.run_workers if workers is None else workers
 

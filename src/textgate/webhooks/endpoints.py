@@ -24,6 +24,7 @@ from textgate.store.schema import numbers, webhook_attempts, webhook_deliveries,
 from textgate.webhooks.formats import check_format_events, check_options, format_names, renderer
 from textgate.webhooks.mail import parse_mailto
 from textgate.webhooks.outbox import DEFAULT_RETRY_WINDOW, EVENT_TYPES
+from textgate.webhooks.secrets import seal, unseal
 from textgate.webhooks.signing import new_secret
 
 MAX_DELIVERY_LIMIT = 500
@@ -81,7 +82,7 @@ def _endpoint_dict(row: Any, *, with_secret: bool) -> dict[str, Any]:
         "created_at": isoformat(row.created_at),
     }
     if with_secret:
-        out["secret"] = row.secret
+        out["secret"] = unseal(row.secret)
     return out
 
 
@@ -195,7 +196,7 @@ def create_endpoint(
             number=number,
             options=options or None,
             statuses=wanted,
-            secret=new_secret(),
+            secret=seal(new_secret()),
             created_at=now,
         )
     )

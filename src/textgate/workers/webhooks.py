@@ -53,6 +53,7 @@ from textgate.store.fast import insert_rows, update_rows
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 from textgate.webhooks.client import ConnectFailed, ResponseError, WebhookClient
 from textgate.webhooks.mail import MailNotConfigured, parse_mailto, send_mail
+from textgate.webhooks.secrets import unseal
 from textgate.webhooks.signing import sign_headers
 from textgate.workers.idle import IdleWait
 
@@ -238,7 +239,7 @@ class WebhookWorker:
                 url=r.target_url or r.url,
                 attempts=r.attempts,
                 give_up_at=r.give_up_at,
-                secret=r.secret,
+                secret=unseal(r.secret),
                 lease_until=lease_until,
                 probe=r.failing_since is not None,
                 endpoint_failures=int(r.failures or 0),
