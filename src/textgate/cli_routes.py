@@ -1,9 +1,10 @@
 """``textgate routes list``: the routes as configured, with each connector's live health.
 
-The routes, rules and strategies come from this machine's configuration (``TEXTGATE_CONFIG``, checked as
-``serve`` checks it); the health and circuit-breaker state of each connector come from the running
-gateway's ``/healthz`` (``--url`` or ``TEXTGATE_URL``; no API key needed). When the gateway cannot be
-reached the configuration is still shown, with ``unknown`` health.
+The running gateway is asked first (``/healthz`` at ``--url`` or ``TEXTGATE_URL``; no API key needed): its
+routes, connectors, health and circuit breakers are what it actually runs, whatever ``TEXTGATE_CONFIG``
+says on the machine the command runs on. When the gateway cannot be reached, the routes of this
+machine's configuration (``TEXTGATE_CONFIG``, checked as ``serve`` checks it) are shown, with ``unknown``
+health; ``source`` in the JSON says which.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ app.add_typer(routes_app, name="routes")
 UNKNOWN = "unknown"
 
 
-def _live(url: str) -> tuple[bool, dict[str, dict[str, Any]]]:
-    """Whether the gateway answered, and per connector name its health and breaker."""
+def _health(url: str) -> dict[str, Any] | None:
     try:
-        response = httpx.get(f"{url.rstrip('/')}/healthz", timeout=5)
-        body = response.json()
+        body = httpx.get(f"{url.rstrip('/')}/healthz", timeout=5).json()
     except (httpx.HTTPError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _live(body: dict[str, Any] | None) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Whether the gateway answered, and per connector name its health and breaker."""
+    if body is None:
         return False, {}
     live: dict[str, dict[str, Any]] = {
         name: {"health": health} for name, health in (body.get("connectors") or {}).items()
@@ -44,11 +50,29 @@ def routes_view(url: str) -> dict[str, Any]:
     from textgate.routing.config import RoutingConfigError
     from textgate.routing.registry import load_routing
 
+    body = _health(url)
+    routing = (body or {}).get("routing")
+    if routing and routing.get("routes") is not None:  # what the gateway runs
+        return {
+            "gateway": {"url": url, "reachable": True},
+            "source": "gateway",
+            "routes": routing["routes"],
+            "connectors": [
+                {
+                    "name": c["name"],
+                    "type": c.get("type", UNKNOWN),
+                    "health": c["health"],
+                    "breaker": c["breaker"],
+                }
+                for c in routing.get("connectors", [])
+            ],
+            "rate_limits": _local_rate_limits(),
+        }
     try:
         config = load_routing(Settings())
     except RoutingConfigError as exc:
         fail(f"configuration: {escape(str(exc))}")  # "[[routes]]" is not rich markup
-    reachable, live = _live(url)
+    reachable, live = _live(body)
     connectors = [
         {
             "name": spec.name,
@@ -60,6 +84,7 @@ def routes_view(url: str) -> dict[str, Any]:
     ]
     return {
         "gateway": {"url": url, "reachable": reachable},
+        "source": "configuration",
         "routes": [route.view() for route in config.routes],
         "connectors": connectors,
         "rate_limits": {
@@ -67,6 +92,18 @@ def routes_view(url: str) -> dict[str, Any]:
             "accounts": dict(config.rate_limits.accounts),
         },
     }
+
+
+def _local_rate_limits() -> dict[str, Any] | None:
+    """Rate limits from this machine's configuration (the gateway's health does not list them)."""
+    from textgate.routing.config import RoutingConfigError
+    from textgate.routing.registry import load_routing
+
+    try:
+        limits = load_routing(Settings()).rate_limits
+    except RoutingConfigError:
+        return None
+    return {"per_account": limits.per_account, "accounts": dict(limits.accounts)}
 
 
 def _rules_text(rules: dict[str, list[str]]) -> str:

@@ -88,11 +88,19 @@ def test_a_native_send_goes_through_the_configured_smsc_and_is_delivered(
         assert smsc1["breaker"]["state"] == "closed"
         table = cli(env, "routes", "list")
         assert "smsc1 (up)" in table
+        # From a shell without the gateway's TEXTGATE_CONFIG: the running gateway says what it runs.
+        elsewhere = {k: v for k, v in env.items() if k != "TEXTGATE_CONFIG"}
+        remote = json.loads(cli(elsewhere, "routes", "list", "--json"))
+        assert remote["source"] == "gateway"
+        assert [c["name"] for c in remote["connectors"]] == ["smsc1"]
+        assert remote["connectors"][0]["health"] == "up"
+        assert remote["routes"] == listed["routes"]
     finally:
         server.stop()
     # The gateway is gone: the configuration is still shown, the health is unknown.
     listed = json.loads(cli({**server.env, "TEXTGATE_URL": server.url}, "routes", "list", "--json"))
     assert listed["gateway"]["reachable"] is False
+    assert listed["source"] == "configuration"
     assert listed["connectors"][0]["health"] == "unknown"
 
 
