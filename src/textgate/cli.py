@@ -243,7 +243,17 @@ def accounts_set(
     region: Annotated[str | None, typer.Option(help="Default region for national numbers.")] = None,
     owned_senders_only: Annotated[
         bool | None,
-        typer.Option("--owned-senders-only/--any-sender", help="Restrict senders to the account's numbers."),
+        typer.Option(
+            "--owned-senders-only/--any-sender",
+            help="Refuse alphanumeric sender IDs (only the account's numbers) or allow them.",
+        ),
+    ] = None,
+    unregistered_numbers: Annotated[
+        bool | None,
+        typer.Option(
+            "--unregistered-numbers/--registered-numbers-only",
+            help="Allow numeric senders no account has registered (another account's stay refused).",
+        ),
     ] = None,
     status: Annotated[str | None, typer.Option(help="active or suspended.")] = None,
     setting: Annotated[
@@ -266,6 +276,8 @@ def accounts_set(
             settings[key] = json.loads(raw)
         except ValueError:
             settings[key] = raw
+    if unregistered_numbers is not None:
+        settings["unregistered_senders"] = True if unregistered_numbers else None
 
     def _apply(conn: Connection) -> Any:
         return update_account(
@@ -280,7 +292,9 @@ def accounts_set(
         )
 
     updated = in_tx(_apply)
-    senders = "own numbers only" if updated.owned_senders_only else "any"
+    unregistered = updated.settings.get("unregistered_senders")
+    numbers_rule = "any unregistered number" if unregistered else "own numbers"
+    senders = numbers_rule + ("" if updated.owned_senders_only else " and sender IDs")
     out.print(
         f"{updated.id}: region {updated.region}, {updated.prices.sms_part} credit(s) per SMS part, "
         f"{updated.prices.mms} per MMS, senders {senders}, {updated.status}"

@@ -83,6 +83,7 @@ def test_basic_auth_and_auth_failures(client: TestClient, tenant: Tenant) -> Non
         ({"to": [f"+1555000{i:04d}" for i in range(101)]}, 400, "to"),
         ({"body": ""}, 400, "body"),
         ({"from": "Way Too Long Sender"}, 400, "from"),
+        ({"from": "+15557770000"}, 400, "from"),  # a number the account does not own
         ({"schedule_at": "tomorrow"}, 422, "schedule_at"),
         ({"validity_period": -5}, 400, "validity_period"),
         ({"media": [{"content_base64": "***", "content_type": "image/png"}]}, 400, "media[0].content_base64"),

@@ -51,7 +51,11 @@ def test_numbers_credits_keys_and_settings(env: str) -> None:
     out = invoke(
         "accounts", "set", "acme", "--price-sms-part", "2", "--price-mms", "5", "--owned-senders-only"
     )
-    assert "2 credit(s) per SMS part" in out and "own numbers only" in out
+    assert "2 credit(s) per SMS part" in out and "senders own numbers," in out
+    assert "senders any unregistered number," in invoke("accounts", "set", "acme", "--unregistered-numbers")
+    out = invoke("accounts", "set", "acme", "--registered-numbers-only", "--any-sender")
+    assert "senders own numbers and sender IDs," in out
+    invoke("accounts", "set", "acme", "--owned-senders-only")
     invoke("keys", "revoke", key["key_id"])
     engine = create_engine(env)
     with engine.connect() as conn:

@@ -211,7 +211,7 @@ def test_formula_injection_is_neutralised(engine: Engine) -> None:
         "plain",
     ]
     for i, body in enumerate(bodies):
-        _send(engine, t.account, "447777777771", T0 + timedelta(seconds=i), body=body, to=["+15550000001"])
+        _send(engine, t.account, t.number, T0 + timedelta(seconds=i), body=body, to=["+15550000001"])
     rows = _report(engine, t.account, "messages", start=T0, end=T0 + timedelta(minutes=1))
     assert [r["body"] for r in rows] == [
         '\'=HYPERLINK("http://evil.example","click")',

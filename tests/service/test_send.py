@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,15 @@ from sqlalchemy import Engine, func, select
 
 from tests.helpers import ManualClock, make_tenant
 from textgate.domain.errors import Conflict, ErrorKind, InsufficientCredits, TooLarge, ValidationError
-from textgate.service.accounts import add_number, balance, create_account, ledger_total, set_number_status
+from textgate.service.accounts import (
+    add_number,
+    balance,
+    create_account,
+    get_account,
+    ledger_total,
+    set_number_status,
+    update_account,
+)
 from textgate.service.send import Idempotency, MediaInput, SendRequest, send_messages
 from textgate.store.schema import idempotency_keys, ledger_entries, media_objects, message_events, messages
 
@@ -136,6 +145,24 @@ def test_alphanumeric_sender_allowed_unless_restricted(engine: Engine) -> None:
         _send(engine, r, clock, sender="+15557770000", body="hi")
     (ok,) = _send(engine, r, clock, body="hi").body["messages"]
     assert ok["from"] == "+15551230002"
+
+
+def test_numeric_sender_must_be_an_own_number_by_default(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, now=clock())
+    with pytest.raises(ValidationError, match="not a number of this account") as info:
+        _send(engine, t, clock, sender="+15557770000", body="hi")
+    assert info.value.kind is ErrorKind.INVALID_SENDER and info.value.field == "from"
+    other = make_tenant(engine, name="other", number="+15551230002", now=clock())
+    with engine.begin() as conn:
+        update_account(conn, t.account.id, settings={"unregistered_senders": True})
+        relaxed = get_account(conn, t.account.id)
+    relaxed_tenant = replace(t, account=relaxed)
+    (m,) = _send(engine, relaxed_tenant, clock, sender="+15557770000", body="hi").body["messages"]
+    assert m["from"] == "+15557770000"
+    # The opt-out covers numbers nobody registered; another account's number stays refused.
+    with pytest.raises(ValidationError, match="assigned to another account"):
+        _send(engine, relaxed_tenant, clock, sender=other.number, body="hi")
 
 
 def test_sender_of_another_account_or_inactive_is_refused(engine: Engine) -> None:

@@ -180,7 +180,9 @@ def _validate_sender(conn: Connection, account: Account, raw: str) -> str:
         raise ValidationError(
             f"{sender.value} is assigned to another account", field="from", kind=ErrorKind.INVALID_SENDER
         )
-    if row is None and account.owned_senders_only:
+    if row is None and not account.settings.get("unregistered_senders"):
+        # A numeric sender is one of the account's numbers unless an operator opted the account out
+        # (setting ``unregistered_senders``: numbers no account has registered, e.g. an SMSC's own pool).
         raise ValidationError(
             f"{sender.value} is not a number of this account", field="from", kind=ErrorKind.INVALID_SENDER
         )

@@ -1,7 +1,7 @@
 """The dialect contract for Betatel.
 
-Betatel accepts any sender ID, so an unknown sender is only an error on an account restricted to its own
-numbers: the contract's tenant is such an account (``owned_senders_only``), and sends from its own number.
+A numeric sender must be one of the account's active numbers (textgate's default sender policy), so the
+contract's unknown sender is refused on an ordinary account; the tenant sends from its own number.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class TestContract(DialectContract):
 
     @pytest.fixture
     def tenant(self, engine: Engine, clock: ManualClock) -> Tenant:
-        return make_tenant(engine, credits=100, number=self.sender, now=clock(), owned_senders_only=True)
+        return make_tenant(engine, credits=100, number=self.sender, now=clock())
 
     def send(self, client: TestClient, tenant: Tenant, **overrides: Any) -> httpx.Response:
         payload = {

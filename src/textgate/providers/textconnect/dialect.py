@@ -20,8 +20,9 @@ Choices where the document is silent (also in docs/dialects/textconnect.md):
   explains it). Not enough credits refuses the whole request (``-100``).
 * ``Body`` missing is ``-404``; present but blank ``-519``; longer than 459 characters ``-507``.
   ``SourceAddress`` missing or blank is ``-518``, an alphanumeric one over 11 characters ``-402``, one with
-  characters other than A-Z, a-z, 0-9 and space ``-518``, an unusable number (invalid, another account's,
-  inactive) ``-403``. ``SourceTON`` must be 1 or 5 (else ``-507``) and is kept with the message.
+  characters other than A-Z, a-z, 0-9 and space ``-518``, an unusable number (invalid, unregistered,
+  another account's, inactive) ``-403``. ``SourceTON`` must be 1 or 5 (else ``-507``) and is kept with
+  the message.
 * List and group sends: ``ListName`` missing ``-410``, unknown ``-516``, empty ``-408``; ``GroupName``
   missing ``-414``, unknown ``-520``, empty ``-409``. The answer is ``1`` — or ``-400`` when the send ran at
   once (≤ 200 recipients) and some recipients were refused — or, with ``GetBGSendID=1``, the background
