@@ -39,7 +39,7 @@ accounts_app = typer.Typer(help="Create and inspect accounts.", no_args_is_help=
 numbers_app = typer.Typer(help="Sender numbers owned by accounts.", no_args_is_help=True)
 credits_app = typer.Typer(help="The credits ledger.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
-messages_app = typer.Typer(help="Read messages through a running gateway.", no_args_is_help=True)
+messages_app = typer.Typer(help="Read and cancel messages through a running gateway.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Drive the built-in carrier simulator.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 webhooks_app = typer.Typer(
@@ -386,6 +386,38 @@ def credits_add(
     out.print(f"balance {balance}")
 
 
+@credits_app.command("history")
+def credits_history(
+    account: Annotated[str, typer.Argument(help="Account id or unique name.")],
+    limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
+    kind: Annotated[
+        str | None, typer.Option(help="Only credit, debit, refund, transfer_in or transfer_out.")
+    ] = None,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a page (its next_cursor).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The account's credits ledger, newest first, with the balance after each entry.
+
+    Example: textgate credits history acme --kind refund --limit 20
+    """
+    from textgate.service.accounts import find_account, ledger_history
+
+    entries, nxt = in_tx(
+        lambda c: ledger_history(c, find_account(c, account).id, limit=limit, cursor=cursor, kind=kind)
+    )
+    if as_json:
+        emit_json({"data": entries, "next_cursor": nxt})
+        return
+    table = Table("at", "kind", Column("amount", justify="right"), Column("balance", justify="right"), "for")
+    for e in entries:
+        what = e["message_id"] or e["ref"] or ""
+        note = f" {e['note']}" if e["note"] and not e["note"].startswith("refund:") else ""
+        table.add_row(e["at"], e["kind"], f"{e['amount']:+d}", str(e["balance_after"]), what + note)
+    out.print(table)
+    if nxt:
+        out.print(f"more: --cursor {nxt}")
+
+
 @webhooks_app.command("worker")
 def webhooks_worker(
     stdin_nudges: Annotated[
@@ -630,6 +662,22 @@ def messages_list(
         emit_json(result)
     else:
         out.print(_messages_table(result["data"]))
+
+
+@messages_app.command("cancel")
+def messages_cancel(
+    message_id: Annotated[str, typer.Argument(help="Message id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Cancel a scheduled (or still waiting) message; its credits come back.
+
+    Example: TEXTGATE_API_KEY=tgs_... textgate messages cancel msg_...
+    """
+    message = _call("DELETE", f"/v1/messages/{message_id}")
+    if as_json:
+        emit_json(message)
+    else:
+        out.print(f"{message['id']}: {message['status']}, {message['credits']} credit(s) refunded")
 
 
 @messages_app.command("show")

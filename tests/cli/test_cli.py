@@ -130,6 +130,8 @@ def test_send_to_unreachable_gateway_is_a_clear_error(monkeypatch: pytest.Monkey
         ["send"],
         ["messages", "list"],
         ["messages", "show"],
+        ["messages", "cancel"],
+        ["credits", "history"],
         ["simulate", "inbound"],
         ["db", "upgrade"],
         ["webhooks", "add"],

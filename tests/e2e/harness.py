@@ -27,8 +27,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cli_result(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``textgate ARGS`` and return the finished process, whatever its exit code."""
+    return subprocess.run([*TEXTGATE, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
 def cli(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([*TEXTGATE, *args], env=env, capture_output=True, text=True, timeout=60)
+    proc = cli_result(env, *args)
     if proc.returncode != 0:
         raise AssertionError(f"textgate {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc.stdout

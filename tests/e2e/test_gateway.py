@@ -4,12 +4,13 @@ signed webhooks received by a real HTTP server."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.harness import Receiver, Server, cli, wait_for
+from tests.e2e.harness import Receiver, Server, cli, cli_result, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -97,5 +98,24 @@ def test_cli_send_and_messages(db_url: str, tmp_path: Path) -> None:
         assert [m["id"] for m in listed["data"]] == [mid]
         table = cli(env, "messages", "list")
         assert "delivered" in table
+
+        with server.client(created["secret"]) as api:
+            soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+            later = api.post(
+                "/v1/messages",
+                json={"from": "+15551230001", "to": "+15550000001", "body": "later", "schedule_at": soon},
+            )
+        later_id = later.json()["messages"][0]["id"]
+        assert "canceled, 1 credit(s) refunded" in cli(env, "messages", "cancel", later_id)
+        refused = cli_result(env, "messages", "cancel", later_id)
+        assert refused.returncode == 1 and "conflict" in refused.stderr and "canceled" in refused.stderr
+        history = json.loads(cli(server.env, "credits", "history", "cli", "--json"))
+        assert [(e["kind"], e["amount"], e["message_id"]) for e in history["data"]] == [
+            ("refund", 1, later_id),
+            ("debit", -1, later_id),
+            ("debit", -1, mid),
+            ("credit", 5, None),
+        ]
+        assert "refund" in cli(server.env, "credits", "history", "cli", "--kind", "refund")
     finally:
         server.stop()

@@ -199,7 +199,7 @@ def test_times_in_account_zone(engine: Engine) -> None:
 
 
 def test_formula_injection_is_neutralised(engine: Engine) -> None:
-    t = _tenant(engine)
+    t = _tenant(engine, number="+447777777771")
     bodies = [
         '=HYPERLINK("http://evil.example","click")',
         "+cmd",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from textgate.api.deps import CurrentAccount, CurrentCredentials, run_db
+from textgate.api.deps import CurrentAccount, CurrentCredentials, now_of, run_db
 from textgate.api.responses import FastJSONResponse
 from textgate.api.sending import accept_send
 from textgate.domain.clock import checked_instant
@@ -24,6 +24,7 @@ from textgate.service.send import (
     SendRequest,
     request_fingerprint,
 )
+from textgate.service.status import cancel_message
 
 router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -124,6 +125,19 @@ async def get_messages(
 @router.get("/messages/{message_id}", summary="One message with its current status")
 async def get_one_message(message_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
     return await run_db(request, lambda conn: get_message(conn, account.id, message_id))
+
+
+@router.delete(
+    "/messages/{message_id}",
+    summary="Cancel a message not yet sent (scheduled or waiting), refunding its credits",
+    responses={404: {"description": "No such message on this account"}, 409: {"description": "Already sent"}},
+)
+async def cancel_one_message(message_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
+    """A scheduled message, or one still waiting in the queue, becomes ``canceled`` and its credits are
+    given back (one refund in the ledger); a ``message.status`` webhook announces it. Once the dispatcher
+    has taken the message (``sending``) or a carrier has seen it, the answer is 409 with its status."""
+    now = now_of(request)
+    return await run_db(request, lambda conn: cancel_message(conn, account.id, message_id, now=now))
 
 
 @router.get("/messages/{message_id}/events", summary="A message's timeline")

@@ -21,7 +21,7 @@ from textgate.api.deps import CurrentAccount, now_of, run_db
 from textgate.domain.clock import isoformat
 from textgate.domain.errors import PermissionDenied, ValidationError
 from textgate.service import users as svc
-from textgate.service.accounts import Account, NewKey, balance, create_key
+from textgate.service.accounts import Account, NewKey, balance, create_key, ledger_history
 from textgate.service.contacts import plausible_id
 from textgate.service.messages import decode_cursor
 
@@ -141,6 +141,24 @@ async def create_user_key(ref: str, request: Request, account: CurrentAccount) -
         return {"user_id": user.id, **key_view(create_key(conn, user.id, now=now))}
 
     return await run_db(request, _create)
+
+
+@router.get("/credits/ledger", tags=["credits"], summary="The credits ledger, newest first")
+async def credits_ledger(
+    request: Request,
+    account: CurrentAccount,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[str | None, Query(max_length=20, description="Only entries of this kind.")] = None,
+) -> dict[str, Any]:
+    """Every change of the balance: top-ups (``credit``), charges (``debit``), refunds, transfers to and
+    from users; each with the balance after it and the message or transfer it belongs to."""
+
+    def _list(conn: Connection) -> dict[str, Any]:
+        entries, nxt = ledger_history(conn, account.id, limit=limit, cursor=cursor, kind=kind)
+        return page(entries, nxt)
+
+    return await run_db(request, _list)
 
 
 @router.get("/credits/transfers", tags=["credits"], summary="Transfers to and from your users, newest first")

@@ -5,11 +5,13 @@ Outbound life::
     scheduled ──► queued ──► sending ──► sent ──► delivered
         │           │  ▲        │  │       └────► undelivered / failed / expired
         │           │  └────────┘  │   (retry with backoff)
-        └───────────┴──────────────┴──► failed / rejected / expired
+        ├───────────┴──────────────┴──► failed / rejected / expired
+        └───────────┴──► canceled (by the sender, before any submission)
 
 ``rejected`` means a carrier refused the submission for good (unknown number, opted out, barred);
 ``failed`` means textgate gave up (retryable refusals until attempts ran out) or the carrier reported a
-failure; ``expired`` means the validity period ended first. Inbound messages are born ``received``.
+failure; ``expired`` means the validity period ended first; ``canceled`` means the sender withdrew a
+scheduled (or still unsent) message and got its credits back. Inbound messages are born ``received``.
 Final statuses never change again: a late or repeated delivery report is ignored, never applied
 backwards.
 """
@@ -35,6 +37,7 @@ class MessageStatus(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     RECEIVED = "received"
+    CANCELED = "canceled"
 
     @property
     def is_final(self) -> bool:
@@ -54,6 +57,7 @@ FINAL_STATUSES = frozenset(
         MessageStatus.EXPIRED,
         MessageStatus.REJECTED,
         MessageStatus.RECEIVED,
+        MessageStatus.CANCELED,
     }
 )
 
@@ -67,16 +71,17 @@ NOTIFY_STATUSES = frozenset(
         MessageStatus.FAILED,
         MessageStatus.EXPIRED,
         MessageStatus.REJECTED,
+        MessageStatus.CANCELED,
     }
 )
 
 _S = MessageStatus
 #: Every legal move. A move to the same status is never listed: it is a repeat, not a transition.
 TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    _S.SCHEDULED: frozenset({_S.QUEUED, _S.FAILED, _S.EXPIRED, _S.REJECTED}),
+    _S.SCHEDULED: frozenset({_S.QUEUED, _S.FAILED, _S.EXPIRED, _S.REJECTED, _S.CANCELED}),
     # queued -> sent: a carrier's late answer to an earlier submission (the message had gone back to the
     # queue meanwhile) says it took the message after all.
-    _S.QUEUED: frozenset({_S.SENDING, _S.SENT, _S.FAILED, _S.EXPIRED, _S.REJECTED}),
+    _S.QUEUED: frozenset({_S.SENDING, _S.SENT, _S.FAILED, _S.EXPIRED, _S.REJECTED, _S.CANCELED}),
     # A receipt may overtake the submit response, so sending may jump straight to a carrier outcome.
     _S.SENDING: frozenset(
         {_S.QUEUED, _S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED, _S.EXPIRED, _S.REJECTED}

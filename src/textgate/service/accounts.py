@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from textgate.domain.clock import isoformat
 from textgate.domain.errors import AuthenticationError, Conflict, NotFound, ValidationError
 from textgate.domain.phone import normalize_number
 from textgate.domain.pricing import PriceList
@@ -363,3 +364,55 @@ def ledger_total(conn: Connection, account_id: str) -> int:
         )
     ).scalar_one()
     return int(total)
+
+
+#: The kinds of ledger entries: top-ups and corrections (``credit``), a send's charge (``debit``), its
+#: refund (``refund``), and the two sides of a transfer between an account and its user.
+LEDGER_KINDS = ("credit", "debit", "refund", "transfer_in", "transfer_out")
+_LEDGER_CURSOR = "le_"
+
+
+def ledger_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": int(row.id),
+        "at": isoformat(row.created_at),
+        "kind": row.kind,
+        "amount": int(row.amount),
+        "balance_after": int(row.balance_after),
+        "message_id": row.message_id,
+        "ref": row.ref,
+        "note": row.note,
+    }
+
+
+def ledger_history(
+    conn: Connection,
+    account_id: str,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+    kind: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The account's ledger entries, newest first (one page), and the cursor of the next page.
+
+    Every entry carries the balance after it, so a page reads like a bank statement; the cursor is
+    opaque (``le_`` and the last entry's number)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise ValidationError("limit must be between 1 and 1000", field="limit")
+    le = ledger_entries.c
+    conditions: list[Any] = [le.account_id == account_id]
+    if kind is not None:
+        if kind not in LEDGER_KINDS:
+            raise ValidationError(f"kind must be one of {', '.join(LEDGER_KINDS)}", field="kind")
+        conditions.append(le.kind == kind)
+    if cursor is not None:
+        raw = cursor[len(_LEDGER_CURSOR) :] if cursor.startswith(_LEDGER_CURSOR) else ""
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            raise ValidationError("cursor is not one this API returned", field="cursor")
+        conditions.append(le.id < int(raw))
+    rows = conn.execute(
+        select(ledger_entries).where(*conditions).order_by(le.id.desc()).limit(limit + 1)
+    ).all()
+    entries = [ledger_view(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return entries, f"{_LEDGER_CURSOR}{entries[-1]['id']}" if more else None

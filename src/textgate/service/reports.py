@@ -59,6 +59,7 @@ FAILED_STATUSES = (
     MessageStatus.UNDELIVERED,
     MessageStatus.REJECTED,
     MessageStatus.EXPIRED,
+    MessageStatus.CANCELED,
 )
 #: Rows fetched from the database per round trip while streaming a report.
 BATCH = 500

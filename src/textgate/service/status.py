@@ -17,11 +17,19 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from textgate.domain.errors import ErrorKind
+from textgate.domain.errors import Conflict, ErrorKind, NotFound
 from textgate.domain.message import NOTIFY_STATUSES, Direction, MessageStatus, check_transition
 from textgate.service.messages import message_view
+from textgate.service.status_metrics import record_changes
 from textgate.store.fast import insert_rows, update_rows
-from textgate.store.schema import accounts, ledger_entries, message_events, messages, webhook_deliveries
+from textgate.store.schema import (
+    accounts,
+    ledger_entries,
+    message_events,
+    message_parts,
+    messages,
+    webhook_deliveries,
+)
 from textgate.webhooks.outbox import EndpointCache, delivery_rows
 
 
@@ -108,6 +116,7 @@ def change_statuses(
         if changed != len(params_list):
             raise ConcurrentUpdate(f"{len(params_list) - changed} message(s) moved concurrently")
     insert_rows(conn, message_events, events)
+    record_changes(conn, items, updated, new, now)
     deliveries: list[dict[str, Any]] = []
     for row in updated:
         if new.is_final and _never_submitted(row):
@@ -170,6 +179,12 @@ def _never_submitted(row: Mapping[str, Any]) -> bool:
     )
 
 
+def _refund_reason(row: Mapping[str, Any]) -> str:
+    if row.get("status") == MessageStatus.CANCELED.value:
+        return "canceled"
+    return str(row.get("error_code") or "not sent")
+
+
 def refund(conn: Connection, row: Mapping[str, Any], *, now: datetime) -> bool:
     """Give back a message's credits, once. Returns False if it was already refunded."""
     already = conn.execute(
@@ -193,8 +208,44 @@ def refund(conn: Connection, row: Mapping[str, Any], *, now: datetime) -> bool:
             balance_after=new_balance,
             kind="refund",
             message_id=row["id"],
-            note=f"refund: {row.get('error_code') or 'not sent'}",
+            note=f"refund: {_refund_reason(row)}",
             created_at=now,
         )
     )
     return True
+
+
+#: Statuses a message can be canceled from: nothing of it has reached a carrier yet.
+CANCELABLE = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
+
+
+def cancel_message(
+    conn: Connection, account_id: str, message_id: str, *, now: datetime, source: str = "api"
+) -> dict[str, Any]:
+    """Cancel one of the account's outbound messages that no carrier has seen: it becomes ``canceled``
+    and its credits are refunded (one ledger entry). A message already taken by the dispatcher, sent or
+    final is a Conflict naming its status; another account's message is NotFound."""
+    row = conn.execute(
+        select(messages)
+        .where(messages.c.id == message_id, messages.c.account_id == account_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"message {message_id!r} not found", field="id")
+    current = dict(row._mapping)
+    seen = conn.execute(select(message_parts.c.part).where(message_parts.c.message_id == message_id)).first()
+    status = MessageStatus(current["status"])
+    if (
+        current["direction"] != Direction.OUTBOUND.value
+        or status not in CANCELABLE
+        or seen is not None
+        or current.get("carrier_id") is not None
+    ):
+        why = "is inbound" if current["direction"] != Direction.OUTBOUND.value else f"is {status.value}"
+        if status in CANCELABLE:
+            why = "has already reached a carrier"
+        raise Conflict(f"message {message_id} {why}: only a message not yet sent can be canceled", field="id")
+    done = change_status(conn, current, MessageStatus.CANCELED, now=now, source=source)
+    if done is None:  # the dispatcher took it between our read and our write
+        raise Conflict(f"message {message_id} is being sent: it can no longer be canceled", field="id")
+    return message_view(done)

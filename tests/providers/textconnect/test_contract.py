@@ -43,9 +43,7 @@ class TestContract(DialectContract):
 
     @pytest.fixture
     def tenant(self, engine: Engine, clock: ManualClock) -> Tenant:
-        return make_tenant(
-            engine, credits=100, number=self.sender, region="GB", now=clock()
-        )
+        return make_tenant(engine, credits=100, number=self.sender, region="GB", now=clock())
 
     def send(self, client: TestClient, tenant: Tenant, **overrides: Any) -> httpx.Response:
         fields = {

@@ -34,6 +34,7 @@ def test_every_status_is_mapped() -> None:
         "undelivered",
         "rejected",
         "expired",
+        "canceled",
     }
 
 

@@ -62,6 +62,7 @@ REPORT_STATUS: dict[str, str] = {
     _S.FAILED: "FAILED",
     _S.REJECTED: "FAILED",
     _S.EXPIRED: "FAILED",
+    _S.CANCELED: "FAILED",
     _S.SENT: "PENDING",
 }
 #: Per-recipient ``Status`` in polls (the REST API's words): everything not final is Pending.
@@ -71,6 +72,7 @@ RECIPIENT_STATUS: dict[str, str] = {
     _S.FAILED: "Failed",
     _S.REJECTED: "Failed",
     _S.EXPIRED: "Failed",
+    _S.CANCELED: "Failed",
 }
 REPORT_FIELDS = (
     "Sender",

@@ -107,6 +107,7 @@ STATUS_WORDS: dict[str, str] = {
     MessageStatus.EXPIRED.value: "Expired",
     MessageStatus.REJECTED.value: "Rejected",
     MessageStatus.RECEIVED.value: "Received",
+    MessageStatus.CANCELED.value: "Failed",
 }
 
 DATE_FORMAT = "%Y%m%d%H%M%S"

@@ -62,6 +62,7 @@ STATUS_MAP: dict[str, str] = {
     "undelivered": "failed",
     "rejected": "failed",
     "expired": "failed",
+    "canceled": "failed",
 }
 
 #: TextingLine's errorType vocabulary; textgate's first eleven error kinds are these, verbatim.
