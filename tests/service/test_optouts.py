@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.helpers import ManualClock, make_tenant
-from textgate.service.accounts import balance, update_account
+from textgate.service.accounts import balance, set_number_status, update_account
 from textgate.service.inbound import receive_inbound
-from textgate.service.optouts import keyword
+from textgate.service.optouts import DEFAULT_START_TEXT, DEFAULT_STOP_TEXT, keyword, opted_out
 from textgate.service.send import SendRequest, send_messages
 from textgate.store.schema import messages
 
@@ -60,5 +60,59 @@ def test_stop_blocks_until_start_and_help_replies(engine: Engine) -> None:
             .order_by(messages.c.created_at, messages.c.id)
         ).all()
         assert balance(conn, t.account.id) == 9  # keyword replies are free
-    assert sorted(r.body for r in replies) == ["Reply STOP to unsubscribe.", "You are unsubscribed."]
+    assert sorted(r.body for r in replies) == [
+        "Reply STOP to unsubscribe.",
+        DEFAULT_START_TEXT,
+        "You are unsubscribed.",
+    ]
     assert {(r.credits, r.to_addr) for r in replies} == {(0, handset)}
+
+
+def _replies(engine: Engine, number: str) -> list[tuple[str, str, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(messages.c.body, messages.c.to_addr, messages.c.credits)
+            .where(messages.c.from_addr == number, messages.c.direction == "outbound")
+            .order_by(messages.c.created_at, messages.c.id)
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_stop_and_start_are_confirmed_by_default_for_free(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, credits=3, now=clock())
+    handset = "+15550001234"
+    _inbound(engine, clock, handset, t.number, "STOP")
+    clock.advance(1)
+    _inbound(engine, clock, handset, t.number, "start")
+    assert _replies(engine, t.number) == [(DEFAULT_STOP_TEXT, handset, 0), (DEFAULT_START_TEXT, handset, 0)]
+    clock.advance(1)
+    _inbound(engine, clock, handset, t.number, "Yes")  # subscribed already: an answer, not a keyword
+    assert len(_replies(engine, t.number)) == 2
+    assert "Reply START" in DEFAULT_STOP_TEXT and "STOP" in DEFAULT_START_TEXT
+    with engine.connect() as conn:
+        assert balance(conn, t.account.id) == 3
+
+
+def test_keyword_replies_are_configurable_and_an_empty_text_sends_none(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, credits=3, now=clock())
+    with engine.begin() as conn:
+        update_account(conn, t.account.id, settings={"stop_text": "", "start_text": "Welcome back to Acme."})
+    _inbound(engine, clock, "+15550001234", t.number, "stop")
+    clock.advance(1)
+    _inbound(engine, clock, "+15550001234", t.number, "UNSTOP")
+    assert [r[0] for r in _replies(engine, t.number)] == ["Welcome back to Acme."]
+
+
+def test_a_reply_that_cannot_be_sent_never_loses_the_inbound_message_or_the_opt_out(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, credits=3, now=clock())
+    with engine.begin() as conn:
+        set_number_status(conn, t.account, t.number, "inactive")
+    _inbound(engine, clock, "+15550001234", t.number, "STOP")
+    assert _replies(engine, t.number) == []
+    with engine.connect() as conn:
+        assert opted_out(conn, t.account.id, ["+15550001234"]) == {"+15550001234"}
+        inbound = conn.execute(select(messages.c.body).where(messages.c.direction == "inbound")).scalars()
+        assert list(inbound) == ["STOP"]

@@ -20,7 +20,7 @@ from textgate.ids import new_id
 from textgate.providers.base import InboundPart
 from textgate.service.accounts import get_account
 from textgate.service.messages import message_view
-from textgate.service.optouts import DEFAULT_HELP_TEXT, keyword, opt_in, opt_out
+from textgate.service.optouts import keyword, keyword_reply, opt_in, opt_out
 from textgate.service.send import SendRequest, send_messages
 from textgate.store.schema import inbound_parts, message_events, messages, numbers
 from textgate.webhooks.outbox import EndpointCache, enqueue_event
@@ -89,18 +89,19 @@ def _handle_keyword(
     if word is None:
         return
     account = get_account(conn, account_id)
-    reply: str | None
     if word == "stop":
         opt_out(conn, account_id, handset, word=body.strip().upper(), now=now)
-        reply = account.settings.get("stop_text")
-    elif word == "start":
-        opt_in(conn, account_id, handset)
-        reply = account.settings.get("start_text")
-    else:
-        reply = account.settings.get("help_text") or DEFAULT_HELP_TEXT
-    if reply:
-        req = SendRequest(sender=number, to=[handset], body=str(reply), source=f"keyword:{word}", system=True)
+    elif word == "start" and not opt_in(conn, account_id, handset):
+        return  # "yes" to a question from a subscribed handset is an answer, not a resubscription
+    reply = keyword_reply(account.settings, word)
+    if reply is None:
+        return
+    req = SendRequest(sender=number, to=[handset], body=reply, source=f"keyword:{word}", system=True)
+    try:
         send_messages(conn, account, req, now=now)
+    except TextgateError as exc:
+        # Checks refuse before anything is written: the inbound message and the opt-out stand.
+        log.warning("no %s reply from %s to %s: %s", word, number, handset, exc.message)
 
 
 # -- multi-part inbound messages ------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Opt-outs: a recipient who texts STOP to an account's number gets no more messages from that account
-until they text START. HELP is answered with the account's help text.
+until they text START. Keywords get a free reply from the number they were sent to: a confirmation
+after STOP, and after a START that lifted an opt-out (a "yes" from a subscribed handset is an answer,
+not a resubscription, and gets none), the account's help text after HELP (all configurable per account).
 
 Keywords are matched on the whole message, case-insensitively, ignoring surrounding spaces and
 punctuation, as carriers do (``stop``, ``STOP.``, `` Stop!`` all count; ``please stop calling`` does not).
@@ -19,12 +21,31 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP", "YES", "SUBSCRIBE", "OPTIN"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe."
+#: The confirmations carriers' compliance rules expect after STOP and START (account settings
+#: ``stop_text`` / ``start_text`` replace them; an empty text sends none).
+DEFAULT_STOP_TEXT = (
+    "You are unsubscribed and will get no more messages from this number. Reply START to resubscribe."
+)
+DEFAULT_START_TEXT = "You are subscribed again. Reply STOP to unsubscribe."
+#: Which setting holds each keyword's reply, and its default.
+REPLY_SETTINGS = {
+    "stop": ("stop_text", DEFAULT_STOP_TEXT),
+    "start": ("start_text", DEFAULT_START_TEXT),
+    "help": ("help_text", DEFAULT_HELP_TEXT),
+}
 
 _TRIM = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 _OPTED = select(opt_outs.c.number).where(
     opt_outs.c.account_id == bindparam("b_account"),
     opt_outs.c.number.in_(bindparam("b_numbers", expanding=True)),
 )
+
+
+def keyword_reply(settings: dict[str, object], word: str) -> str | None:
+    """The reply to a keyword under an account's settings: its own text, the default, or None (empty)."""
+    key, default = REPLY_SETTINGS[word]
+    text = settings.get(key, default)
+    return str(text) if text else None
 
 
 def keyword(body: str) -> str | None:
