@@ -17,25 +17,40 @@ A recipient refused by the account's rules (:mod:`.policy`) is stored ``failed``
 returned (a ``refund`` ledger entry for that message). Sends to at most ``inline_max`` recipients (200,
 as Text-Connect does) are expanded in the accepting transaction itself.
 
+A text with mail-merge placeholders (``{{first_name}}``, ``{{mm1}}``, see :mod:`textgate.domain.merge`)
+is filled for each recipient when the send is accepted: every recipient's text is measured and priced
+then, stored with its ``bulk_recipients`` row, and the reservation is the sum of those prices; a
+placeholder that names no field of the group or list refuses the send.
+
 Per-recipient results are the send's messages; progress counts them by status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
+from textgate.domain import merge
 from textgate.domain.clock import isoformat
-from textgate.domain.errors import NotFound, ValidationError
+from textgate.domain.encoding import analyze
+from textgate.domain.errors import ErrorKind, NotFound, ValidationError
 from textgate.domain.message import MessageStatus, MessageType
 from textgate.ids import new_id
 from textgate.service.accounts import Account, get_account
 from textgate.service.policy import refusals
-from textgate.service.send import Prepared, SendRequest, build_rows, debit, prepare, store_rows
+from textgate.service.send import (
+    MAX_BODY_CHARS,
+    Prepared,
+    SendRequest,
+    build_rows,
+    debit,
+    prepare,
+    store_rows,
+)
 from textgate.store.schema import (
     accounts,
     bulk_recipients,
@@ -94,6 +109,7 @@ class BulkSend:
             "status": self.status,
             "from": self.spec["sender"],
             "body": self.spec["body"],
+            "mail_merge": bool(self.spec.get("merge")),
             "segments": self.spec["segments"],
             "credits_per_recipient": self.spec["price"],
             "credits_reserved": self.reserved,
@@ -163,6 +179,7 @@ def _spec(req: SendRequest, p: Prepared) -> dict[str, Any]:
         "source": req.source,
         "meta": req.meta,
         "test": req.test,
+        "merge": bool(merge.placeholders(p.body)),
     }
 
 
@@ -190,6 +207,88 @@ def _prepared(spec: Mapping[str, Any]) -> tuple[SendRequest, Prepared]:
     return req, p
 
 
+def _field_names(conn: Connection, kind: str, target_id: str) -> list[str] | None:
+    """A list's mail-merge labels; None for a group (contacts have no mail-merge values)."""
+    if kind == "group":
+        return None
+    names = conn.execute(select(dist_lists.c.field_names).where(dist_lists.c.id == target_id)).scalar_one()
+    return [str(n) for n in names or ()]
+
+
+_FILL = (
+    update(bulk_recipients)
+    .where(bulk_recipients.c.bulk_id == bindparam("b_bulk"), bulk_recipients.c.seq == bindparam("b_seq"))
+    .values(
+        body=bindparam("b_body"),
+        encoding=bindparam("b_encoding"),
+        segments=bindparam("b_segments"),
+        credits=bindparam("b_credits"),
+    )
+)
+
+
+def _merge(
+    conn: Connection,
+    account: Account,
+    bulk_id: str,
+    kind: str,
+    target_id: str,
+    labels: list[str] | tuple[str, ...],
+    p: Prepared,
+) -> int:
+    """Fill every recipient's text, measure and price it, store it; the credits to reserve."""
+    r = bulk_recipients.c
+    if kind == "group":
+        # A number may be several contacts of the group: the first by name speaks for it.
+        source = (
+            select(contacts.c.number, contacts.c.name, contacts.c.email)
+            .join(group_members, group_members.c.contact_id == contacts.c.id)
+            .where(group_members.c.group_id == target_id)
+            .order_by(contacts.c.number, contacts.c.name, contacts.c.id)
+        )
+        people: dict[str, dict[str, str]] = {}
+        for c in conn.execute(source):
+            people.setdefault(c.number, merge.values_of(name=c.name, number=c.number, email=c.email))
+    else:
+        source = select(
+            list_entries.c.number, list_entries.c.name, list_entries.c.email, list_entries.c.fields
+        )
+        people = {
+            e.number: merge.values_of(
+                name=e.name, number=e.number, email=e.email, mm=list(e.fields or ()), field_names=labels
+            )
+            for e in conn.execute(source.where(list_entries.c.list_id == target_id))
+        }
+    fills = []
+    total = 0
+    for seq, number in conn.execute(select(r.seq, r.number).where(r.bulk_id == bulk_id).order_by(r.seq)):
+        body = merge.render(
+            p.body, people.get(number) or merge.values_of(name=None, number=number, email=None)
+        )
+        if len(body) > MAX_BODY_CHARS:
+            raise ValidationError(
+                f"the text for {number} is {len(body)} characters once filled; at most {MAX_BODY_CHARS}",
+                field="body",
+                kind=ErrorKind.INVALID_CONTENT,
+            )
+        info = analyze(body)
+        price = 0 if p.price == 0 else account.prices.price(p.type, info.segments)
+        total += price
+        fills.append(
+            {
+                "b_bulk": bulk_id,
+                "b_seq": seq,
+                "b_body": body,
+                "b_encoding": info.encoding.value,
+                "b_segments": info.segments,
+                "b_credits": price,
+            }
+        )
+    if fills:
+        conn.execute(_FILL, fills)
+    return total
+
+
 def accept_bulk_send(
     conn: Connection, account: Account, req: BulkSendRequest, *, now: datetime, inline_max: int = INLINE_MAX
 ) -> BulkSend:
@@ -198,6 +297,13 @@ def accept_bulk_send(
         raise ValidationError("a bulk send goes to a group or a list", field="target")
     target_id, target_name = _find_target(conn, account, kind, req.target)
     p = prepare(conn, account, req.message, now=now)
+    labels = _field_names(conn, kind, target_id)
+    unknown = merge.unknown(p.body, merge.known_fields(labels))
+    if unknown:
+        fields = ", ".join(merge.known_fields(labels))
+        raise ValidationError(
+            f"placeholder {{{{{unknown[0]}}}}} names no field of this {kind}; it has {fields}", field="body"
+        )
     bulk_id = new_id("bul")
     # The row first: bulk_recipients references it.
     conn.execute(
@@ -220,7 +326,8 @@ def accept_bulk_send(
     if total == 0:
         what = "group" if kind == "group" else "distribution list"
         raise EmptyTarget(f"the {what} {target_name!r} is empty", field=kind)
-    reserved = p.price * total
+    merged = bool(merge.placeholders(p.body))
+    reserved = _merge(conn, account, bulk_id, kind, target_id, labels or (), p) if merged else p.price * total
     if reserved:
         new_balance = debit(conn, account.id, reserved)
         conn.execute(
@@ -246,25 +353,34 @@ def expand(conn: Connection, bulk_id: str, *, now: datetime, limit: int = CHUNK)
     if row.status == "finished":
         return 0
     account = get_account(conn, row.account_id)
-    numbers = list(
-        conn.execute(
-            select(bulk_recipients.c.number)
-            .where(
-                bulk_recipients.c.bulk_id == bulk_id,
-                bulk_recipients.c.seq > row.expanded,
-                bulk_recipients.c.seq <= row.expanded + limit,
-            )
-            .order_by(bulk_recipients.c.seq)
-        ).scalars()
-    )
+    r = bulk_recipients.c
+    chunk = conn.execute(
+        select(r.number, r.body, r.encoding, r.segments, r.credits)
+        .where(r.bulk_id == bulk_id, r.seq > row.expanded, r.seq <= row.expanded + limit)
+        .order_by(r.seq)
+    ).all()
+    numbers = [c.number for c in chunk]
     req, p = _prepared(row.spec)
     refused = refusals(conn, account, numbers, now=now)
-    rows = build_rows(account, req, p, numbers, refused, now=now, batch_id=bulk_id)
+    if row.spec.get("merge"):
+        rows: list[dict[str, Any]] = []
+        prices: list[int] = []
+        for c, refusal in zip(chunk, refused, strict=True):
+            own = replace(p, body=c.body, encoding=c.encoding, segments=c.segments, price=c.credits)
+            rows += build_rows(account, req, own, [c.number], [refusal], now=now, batch_id=bulk_id)
+            prices.append(int(c.credits))
+    else:
+        rows = build_rows(account, req, p, numbers, refused, now=now, batch_id=bulk_id)
+        prices = [p.price] * len(rows)
     if rows:
         store_rows(conn, account.id, rows, source=req.source, now=now)
-        refunds = [r for r in rows if r["status"] == MessageStatus.FAILED.value]
-        if refunds and p.price:
-            _refund(conn, account.id, bulk_id, p.price, [r["id"] for r in refunds], now=now)
+        refunds = [
+            (m["id"], price)
+            for m, price in zip(rows, prices, strict=True)
+            if m["status"] == MessageStatus.FAILED.value and price
+        ]
+        if refunds:
+            _refund(conn, account.id, bulk_id, refunds, now=now)
     done = row.expanded + len(numbers)
     finished = done >= row.total
     conn.execute(
@@ -281,33 +397,34 @@ def expand(conn: Connection, bulk_id: str, *, now: datetime, limit: int = CHUNK)
 
 
 def _refund(
-    conn: Connection, account_id: str, bulk_id: str, price: int, message_ids: list[str], *, now: datetime
+    conn: Connection, account_id: str, bulk_id: str, refunds: list[tuple[str, int]], *, now: datetime
 ) -> None:
-    """Return the reserved credits of refused recipients: one balance move, one ledger line per message."""
-    amount = price * len(message_ids)
+    """Return the reserved credits of refused recipients (message id, credits): one balance move, one
+    ledger line per message."""
+    amount = sum(price for _, price in refunds)
     new_balance = conn.execute(
         update(accounts)
         .where(accounts.c.id == account_id)
         .values(balance=accounts.c.balance + amount)
         .returning(accounts.c.balance)
     ).scalar_one()
-    start = int(new_balance) - amount
-    conn.execute(
-        insert(ledger_entries),
-        [
+    running = int(new_balance) - amount
+    entries = []
+    for message_id, price in refunds:
+        running += price
+        entries.append(
             {
                 "account_id": account_id,
                 "amount": price,
-                "balance_after": start + price * (i + 1),
+                "balance_after": running,
                 "kind": "refund",
                 "message_id": message_id,
                 "note": None,
                 "ref": bulk_id,
                 "created_at": now,
             }
-            for i, message_id in enumerate(message_ids)
-        ],
-    )
+        )
+    conn.execute(insert(ledger_entries), entries)
 
 
 def backlog(conn: Connection, bulk_id: str) -> int:

@@ -484,6 +484,12 @@ bulk_recipients = Table(
     Column("bulk_id", String(40), ForeignKey("bulk_sends.id"), primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("number", String(32), nullable=False),
+    # A mail-merge send's text for this recipient, measured and priced when the send was accepted
+    # (NULL for a send without placeholders: every recipient gets the send's own text).
+    Column("body", Text, nullable=True),
+    Column("encoding", String(10), nullable=True),
+    Column("segments", Integer, nullable=True),
+    Column("credits", Integer, nullable=True),
 )
 
 
