@@ -2,6 +2,9 @@
 once on SQLite and once on a real throwaway PostgreSQL (see tests/pg.py).
 
 Quick local run without PostgreSQL:  scripts/test -m "not postgres"
+
+Tests that take ``browser`` drive a real headless chromium (tests/e2e/browser.py); without it:
+scripts/test -m "not browser", or TEXTGATE_TEST_BROWSER=skip.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import pg
+from tests import needs, pg
+from tests.e2e import browser as browsers
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -31,10 +35,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
         if on_pg or "pg_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"textgate postgres tests: mode={pg.mode()} bindir={pg.find_bindir()}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"textgate postgres tests: mode={pg.mode()} bindir={pg.find_bindir()}",
+        f"textgate browser tests: mode={browsers.mode()} binaries={' '.join(map(str, browsers.binaries()))}",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -43,17 +52,22 @@ def pg_cluster() -> Iterator[pg.PgCluster]:
     try:
         cluster = pg.get_cluster()
     except pg.PgUnavailable as exc:
-        if pg.mode() == "required":
-            pytest.fail(
-                "PostgreSQL is required (TEXTGATE_TEST_POSTGRES=required or CI=true) "
-                f"but unavailable:\n{exc}",
-                pytrace=False,
-            )
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+        needs.unavailable("PostgreSQL", "TEXTGATE_TEST_POSTGRES", exc)
     try:
         yield cluster
     finally:
         pg.stop_cluster()
+
+
+@pytest.fixture
+def browser() -> Iterator[browsers.Browser]:
+    """A fresh headless chromium that reaches 127.0.0.1 only (tests/e2e/browser.py)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            opened = stack.enter_context(browsers.open_browser())
+        except browsers.BrowserUnavailable as exc:
+            needs.unavailable("the browser", "TEXTGATE_TEST_BROWSER", exc)
+        yield opened
 
 
 @pytest.fixture(params=DB_BACKENDS, ids=DB_BACKENDS)

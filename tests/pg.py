@@ -36,6 +36,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tests import needs
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENSURE_SCRIPT = REPO_ROOT / "scripts" / "ensure-postgres"
 DIR_PREFIX = "textgate-pg-"
@@ -70,12 +72,7 @@ class PgUnavailable(RuntimeError):
 
 def mode() -> str:
     """'required', 'skip' or 'auto' (from TEXTGATE_TEST_POSTGRES and CI)."""
-    value = os.environ.get("TEXTGATE_TEST_POSTGRES", "").strip().lower()
-    if value == "required" or os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
-        return "required"
-    if value == "skip":
-        return "skip"
-    return "auto"
+    return needs.mode("TEXTGATE_TEST_POSTGRES")
 
 
 def _version_key(path: str) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from textgate.providers.registry import error_renderers, install_dialects
 from textgate.routing.router import Router
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
+from textgate.web.docs import install_docs
 from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
 from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
 from textgate.webhooks import secrets as webhook_secrets
@@ -119,6 +120,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: web/docs.py serves them
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -126,6 +129,7 @@ def create_app(
     app.state.gateway = None
     app.state.batcher = TransactionBatcher(engine)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(native.router)
     app.include_router(webhooks.router)
     app.include_router(platform.router)
