@@ -153,7 +153,10 @@ def serve(
         _serve_on(application, socket.socket(fileno=api_fd), settings)
         return
     if settings.api_processes:
+        from textgate.web.metrics import enter_multiprocess_mode
         from textgate.web.processes import ApiProcesses
+
+        enter_multiprocess_mode(sys.argv[1:])  # /metrics adds up every process's counts
 
         if in_memory(settings.database_url):
             fail("TEXTGATE_API_PROCESSES needs a database file or server, not an in-memory database")
@@ -164,7 +167,7 @@ def serve(
             settings.api_processes, public.fileno(), f"http://127.0.0.1:{internal.getsockname()[1]}"
         )
         application = create_app(settings, engine=engine, api_processes=children)
-        _serve_on(application, internal, settings)
+        _serve_on(application, internal, settings)  # removes the metrics directory as it stops
         return
     application = create_app(settings, engine=engine)
     tune_gc()

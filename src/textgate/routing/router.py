@@ -58,6 +58,7 @@ from textgate.providers.base import (
     Submitted,
     Unknown,
 )
+from textgate.providers.metrics import count_answers
 from textgate.routing.breaker import BreakerState, CircuitBreaker
 from textgate.routing.config import RateLimits, RouteSpec
 from textgate.routing.ratelimit import Bucket, SharedBuckets
@@ -430,11 +431,12 @@ class Router(Connector):
             answers = await member.connector.submit_many(batch)
             if len(answers) != len(batch):
                 raise RuntimeError(f"{len(answers)} outcomes for {len(batch)} messages")
-            return answers
         except Exception as exc:  # a member's bug: it may have sent some, so no failover (ambiguous)
             log.exception("connector %s failed on a batch", member.name)
             err = CarrierError(f"connector {member.name} failed: {exc!r}", kind=ErrorKind.PLATFORM_ERROR)
-            return [err] * len(batch)
+            answers = [err] * len(batch)
+        count_answers(member.name, answers)
+        return answers
 
     def _unavailable(self, route: Route) -> Deferred:
         states = ", ".join(

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 from textgate.domain.errors import Conflict, ErrorKind, NotFound
 from textgate.domain.message import NOTIFY_STATUSES, Direction, MessageStatus, check_transition
 from textgate.service.messages import message_view
+from textgate.service.status_metrics import record_changes
 from textgate.store.fast import insert_rows, update_rows
 from textgate.store.schema import (
     accounts,
@@ -115,6 +116,7 @@ def change_statuses(
         if changed != len(params_list):
             raise ConcurrentUpdate(f"{len(params_list) - changed} message(s) moved concurrently")
     insert_rows(conn, message_events, events)
+    record_changes(conn, items, updated, new, now)
     deliveries: list[dict[str, Any]] = []
     for row in updated:
         if new.is_final and _never_submitted(row):

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, insert, text, update
 
 import textgate
@@ -28,6 +27,7 @@ from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
 from textgate.web.docs import install_docs
 from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
+from textgate.web.metrics import QueueCounts, remove_owned_dir, render
 from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
 from textgate.webhooks import secrets as webhook_secrets
 
@@ -95,6 +95,8 @@ def create_app(
             if api_processes is not None:
                 await api_processes.stop()
             await gateway.stop()
+            if api_processes is not None:  # uvicorn ends the process by the signal it got: now, not later
+                remove_owned_dir()
 
     async def to_parent(request: Request) -> Response:
         """Pass a request that needs the running connectors on to the parent ``serve``."""
@@ -196,9 +198,12 @@ def create_app(
             summary="Delivery reports and inbound messages from an upstream provider, to the named connector",
         )
 
+    queue_counts = QueueCounts(engine)
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = await render(queue_counts)
+        return Response(body, media_type=media_type)
 
     app.add_middleware(RelativeSlashRedirects)
     app.add_middleware(TextCheck, renderers=error_renderers())  # inside the size limit: bodies are bounded

@@ -52,6 +52,8 @@ from textgate.providers.base import (
     Submitted,
     Unknown,
 )
+from textgate.providers.metrics import count_answers
+from textgate.routing.router import Router
 from textgate.service.receipts import apply_early, settle_from_receipts, settle_parts
 from textgate.service.status import ConcurrentUpdate, change_status, change_statuses
 from textgate.service.submissions import parts_done, record_parts
@@ -550,11 +552,14 @@ class DispatchWorker:
     async def _submit(self, claimed: list[Mapping[str, Any]]) -> list[SubmitOutcome]:
         batch = [OutboundMessage.from_row(r) for r in claimed]
         try:
-            return await self.connector.submit_many(batch)
+            answers = await self.connector.submit_many(batch)
         except Exception as exc:  # a connector bug must not strand the batch: retry it later
             log.exception("connector %s failed on a batch", self.connector.name)
             err = CarrierError(f"connector failure: {exc}", kind=ErrorKind.PLATFORM_ERROR, retryable=True)
-            return [err] * len(batch)
+            answers = [err] * len(batch)
+        if not isinstance(self.connector, Router):  # a router counts its members' answers itself
+            count_answers(self.connector.name, answers)
+        return answers
 
     def _recorded(self) -> None:
         self.connector.recorded()
