@@ -79,7 +79,8 @@ class SendRequest:
     #: System messages (keyword replies) cost nothing and reach numbers that have just opted out.
     system: bool = False
     #: Test sends are validated and stored like real ones, answered the same way, but never dispatched
-    #: and never charged; they stay ``queued`` and are marked ``test``.
+    #: and never charged; they are final ``canceled`` at once (``error_message`` "test mode: not sent") and
+    #: marked ``test``.
     test: bool = False
 
 
@@ -101,6 +102,8 @@ class SendResult:
 _NUMBER_OWNER = select(numbers.c.account_id, numbers.c.status).where(numbers.c.number == bindparam("number"))
 #: Messages accepted, by the API that took them (``bulk`` for the recipients of bulk sends, counted as
 #: they are expanded into messages).
+#: The ``error_message`` of a test send (BestSMS ``Mode=Test``): final ``canceled`` when accepted.
+TEST_NOT_SENT = "test mode: not sent"
 ACCEPTED = Counter("textgate_messages_accepted_total", "Messages accepted for sending", ["source"])
 _DEBIT = (
     update(accounts)
@@ -377,6 +380,8 @@ def build_rows(
 ) -> list[dict[str, Any]]:
     """The ``messages`` rows of a send; a refused recipient's row is ``failed``, uncharged, not queued."""
     status = MessageStatus.SCHEDULED if p.schedule_at else MessageStatus.QUEUED
+    if req.test:  # never dispatched: final at once, so a client waiting for a final status gets one
+        status = MessageStatus.CANCELED
     meta = {**(req.meta or {}), "test": True} if req.test else req.meta
     rows: list[dict[str, Any]] = []
     for to, refusal in zip(recipients, refused, strict=True):
@@ -395,7 +400,7 @@ def build_rows(
             "status": status.value,
             # Every row carries every key: executemany needs one shape, and a refused row sets these.
             "error_code": None,
-            "error_message": None,
+            "error_message": TEST_NOT_SENT if req.test else None,
             "client_ref": req.client_ref,
             "batch_id": batch_id,
             "attempts": 0,

@@ -141,7 +141,7 @@ def test_sms_email_reply_is_validated_and_kept(
     assert row["meta"]["bestsms"] == {"sender": tenant.sender, "sms_email_reply": "replies@department01.co"}
 
 
-def test_test_mode_is_answered_stored_never_charged_nor_queued(
+def test_test_mode_is_answered_stored_never_charged_and_final_at_once(
     client: TestClient, tenant: BestTenant, engine: Engine
 ) -> None:
     response = client.post("/bestsms/send", data={**spec_params(tenant), "Mode": "Test"})
@@ -152,6 +152,8 @@ def test_test_mode_is_answered_stored_never_charged_nor_queued(
     assert credits(engine, tenant) == 100
     view = client.get(f"/v1/messages/{row['id']}", headers={"Authorization": f"Bearer {tenant.secret}"})
     assert view.json()["test"] is True
+    assert view.json()["status"] == "canceled"  # final: a client waiting for a final status gets one
+    assert row["status"] == "canceled" and row["error_message"] == "test mode: not sent"
     # Test mode is validated like a real send.
     bad = client.post("/bestsms/send", data={**spec_params(tenant), "Mode": "Test", "Number": "12"})
     assert bad.status_code == 400
