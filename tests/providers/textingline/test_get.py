@@ -97,8 +97,8 @@ def test_inbound_messages(client: TestClient, tenant: Tenant, engine: Engine, cl
         "to": SENDER,
         "from": RECIPIENT,
         "body": "Thanks!",
-        "status": "sent",
-        "sentAt": "2026-03-15T14:30:00.000Z",
+        "status": "received",  # never "sent": nobody sent it from here
+        "receivedAt": "2026-03-15T14:30:00.000Z",
         "createdAt": "2026-03-15T14:30:00.000Z",
     }
 

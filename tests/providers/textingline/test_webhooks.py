@@ -74,6 +74,7 @@ def test_a_failure_at_acceptance_is_announced(
     events = _deliveries(engine)
     assert [e[0] for e in events] == ["message.received", "message.status"]
     assert events[0][3]["direction"] == "inbound" and events[0][3]["body"] == "STOP"
+    assert events[0][3]["status"] == "received" and "sentAt" not in events[0][3]
     assert events[1][3] == answer
 
 

@@ -27,7 +27,8 @@ from textgate.providers.textingline.wire import (
 
 def test_every_status_is_mapped() -> None:
     assert set(STATUS_MAP) == {s.value for s in MessageStatus}
-    assert set(STATUS_MAP.values()) == {"sent", "queued", "failed"}
+    assert set(STATUS_MAP.values()) == {"sent", "queued", "failed", "received"}
+    assert STATUS_MAP["received"] == "received"  # inbound only
     assert {k for k, v in STATUS_MAP.items() if v == "queued"} == {"queued", "scheduled", "sending"}
     assert {k for k, v in STATUS_MAP.items() if v == "failed"} == {
         "failed",

@@ -57,7 +57,7 @@ STATUS_MAP: dict[str, str] = {
     "sending": "queued",
     "sent": "sent",
     "delivered": "sent",
-    "received": "sent",
+    "received": "received",  # inbound: beyond the three outbound words, it was never "sent"
     "failed": "failed",
     "undelivered": "failed",
     "rejected": "failed",
@@ -248,6 +248,8 @@ def message_object(view: Mapping[str, Any], media_url: str | None = None) -> dic
         out["errorMessage"] = view.get("error_message") or DEFAULT_MESSAGES[ErrorKind(kind)]
     elif status == "sent":
         out["sentAt"] = view.get("sent_at") or view.get("delivered_at") or view["created_at"]
+    elif status == "received":
+        out["receivedAt"] = view["created_at"]
     out["createdAt"] = view["created_at"]
     return out
 
