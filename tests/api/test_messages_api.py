@@ -103,6 +103,28 @@ def test_bad_input_is_a_clear_4xx_naming_the_field(
         assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/promo.jpg",
+        "promo.jpg",
+        "https://user:pw@example.com/promo.jpg",  # credentials would be handed to every carrier
+        "https://exa mple.com/promo.jpg",
+        "https:///promo.jpg",
+        "https://example.com:99999/promo.jpg",
+    ],
+)
+def test_media_urls_are_checked_at_acceptance_as_textinglines_are(
+    client: TestClient, auth: dict[str, str], engine: Engine, url: str
+) -> None:
+    r = _send(client, auth, media=[{"url": "https://example.com/ok.jpg"}, {"url": url}])
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["field"] == "media[1].url"
+    assert r.json()["error"]["message"].startswith("media[1].url: ")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
+
+
 def test_malformed_json_is_422(client: TestClient, auth: dict[str, str]) -> None:
     r = client.post(
         "/v1/messages", content=b"{not json", headers={**auth, "content-type": "application/json"}

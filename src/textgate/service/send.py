@@ -29,6 +29,7 @@ from textgate.domain.errors import (
 from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
+from textgate.net import guard_url
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
 from textgate.service.policy import Refusal, daily_limit, refusals
@@ -220,6 +221,17 @@ def _validate_recipients(account: Account, to: list[str], limit: int) -> list[st
     return out
 
 
+def media_url(url: str, *, field: str) -> str:
+    """A media URL given at acceptance, checked as every API checks one (native ``media[].url``,
+    TextingLine ``mediaUrl``): http or https, a host, no credentials, no whitespace or control characters.
+    Its address is checked by whoever fetches it, right before the fetch (textgate's own fetches:
+    :func:`textgate.net.check_url_at_send`), not here: DNS may change in between."""
+    try:
+        return guard_url(url, allow_private=True, field=field)
+    except ValidationError as exc:
+        raise ValidationError(f"{field}: {exc.message}", field=field) from exc
+
+
 def _store_media(
     conn: Connection, account: Account, media: list[MediaInput], now: datetime
 ) -> list[dict[str, Any]]:
@@ -232,9 +244,7 @@ def _store_media(
         if item.url is not None:
             if item.content_base64 is not None:
                 raise ValidationError("give either url or content_base64, not both", field=name)
-            if not re.match(r"^https?://[^\s/]+", item.url):
-                raise ValidationError("url must be an http(s) URL", field=f"{name}.url")
-            refs.append({"url": item.url})
+            refs.append({"url": media_url(item.url, field=f"{name}.url")})
             continue
         if item.content_base64 is None:
             raise ValidationError("each media item needs url or content_base64", field=name)

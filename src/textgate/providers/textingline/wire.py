@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from textgate.domain.errors import DEFAULT_MESSAGES, ErrorKind, TextgateError, ValidationError
 from textgate.domain.phone import normalize_number
-from textgate.net import guard_url
+from textgate.service.send import media_url as checked_media_url
 from textgate.service.send import request_fingerprint
 from textgate.store.schema import messages
 from textgate.webhooks.formats import Endpoint, RenderContext, Rendered, Renderer
@@ -185,10 +185,7 @@ def parse_send(raw: bytes) -> SendMessage:
         raise ValidationError("body must be a string", field="body")
     media_url = _optional_text(data, "mediaUrl")
     if media_url is not None:
-        try:  # the URL's shape only; the address is checked right before the fetch
-            media_url = guard_url(media_url, allow_private=True, field="mediaUrl")
-        except ValidationError as exc:
-            raise ValidationError(f"mediaUrl: {exc.message}", field="mediaUrl") from exc
+        media_url = checked_media_url(media_url, field="mediaUrl")  # the address: right before the fetch
     if len(body) > MAX_BODY_CHARS:
         raise ValidationError(f"body is {len(body)} characters; at most {MAX_BODY_CHARS}", field="body")
     bad = unsupported_character(body)
