@@ -558,21 +558,48 @@ def simulate_inbound(
     text: Annotated[str, typer.Argument(help="The message text.")],
     from_: Annotated[str, typer.Option("--from", help="The handset's number.")],
     to: Annotated[str, typer.Option("--to", help="An owned number.")],
+    media: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--media",
+            metavar="FILE",
+            help="A file to attach (repeatable): its type comes from its name (.jpg: image/jpeg).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored message as JSON.")] = False,
 ) -> None:
     """Deliver an inbound message to an owned number, as if the carrier had.
 
     Example: textgate simulate inbound --from +61421000001 --to +15551230001 "hello"
+    Example: textgate simulate inbound --from +61421000001 --to +15551230001 --media photo.jpg "look"
     """
+    import mimetypes
+
     from textgate.service.inbound import receive_inbound
 
+    files: list[tuple[bytes, str, str | None]] = []
+    for path in media or []:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            fail(f"--media {path}: {exc.strerror or exc}")
+        if not data:
+            fail(f"--media {path}: the file is empty")
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        files.append((data, ctype, path.name))
     view = in_tx(
-        lambda c: receive_inbound(c, from_addr=from_, to_addr=to, body=text, now=utcnow(), source="simulator")
+        lambda c: receive_inbound(
+            c, from_addr=from_, to_addr=to, body=text, now=utcnow(), source="simulator", files=files
+        )
     )
     if as_json:
         emit_json(view)
     else:
         out.print(f"received {view['id']} from {view['from']} to {view['to']}")
+        for item in view["media"]:
+            out.print(
+                f"  media {item['id']}: {item['filename']} ({item['content_type']}, {item['size']} bytes)"
+            )
 
 
 # -- API clients ------------------------------------------------------------------------------------

@@ -125,6 +125,35 @@ def test_media_urls_are_checked_at_acceptance_as_textinglines_are(
         assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
 
 
+def test_an_upload_downloads_for_its_account_only(
+    client: TestClient, auth: dict[str, str], engine: Engine, clock: ManualClock
+) -> None:
+    data = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"
+    item = {
+        "content_base64": base64.b64encode(data).decode(),
+        "content_type": "image/svg+xml",
+        "filename": "ü.svg",
+    }
+    r = _send(client, auth, media=[item])
+    assert r.status_code == 202, r.text
+    (media,) = r.json()["messages"][0]["media"]
+    assert media["id"].startswith("med_") and media["size"] == len(data)
+    got = client.get(f"/v1/media/{media['id']}", headers=auth)
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["content-type"] == "image/svg+xml"
+    # Never run as a page of the gateway: an attachment, not sniffed, sandboxed.
+    assert got.headers["content-disposition"] == "attachment; filename=\"_.svg\"; filename*=UTF-8''%C3%BC.svg"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in got.headers["content-security-policy"]
+    again = client.get(f"/v1/media/{media['id']}", headers={**auth, "If-None-Match": got.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    other = make_tenant(engine, name="other", credits=10, number="+15551238888", now=clock())
+    foreign = client.get(f"/v1/media/{media['id']}", headers={"Authorization": f"Bearer {other.key.secret}"})
+    assert foreign.status_code == 404
+    assert client.get("/v1/media/med_nothing", headers=auth).status_code == 404
+    assert client.get(f"/v1/media/{media['id']}").status_code == 401
+
+
 def test_malformed_json_is_422(client: TestClient, auth: dict[str, str]) -> None:
     r = client.post(
         "/v1/messages", content=b"{not json", headers={**auth, "content-type": "application/json"}

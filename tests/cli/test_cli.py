@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
 from textgate.cli import app
@@ -78,6 +78,53 @@ def test_simulate_inbound_stores_a_received_message(env: str) -> None:
     engine = create_engine(env)
     with engine.connect() as conn:
         assert conn.execute(select(messages.c.from_addr)).scalar_one() == "+61421000001"
+    engine.dispose()
+
+
+def test_simulate_inbound_with_media_is_an_mms_whose_file_downloads(env: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from textgate.config import Settings
+    from textgate.web.app import create_app
+
+    secret = json.loads(invoke("accounts", "create", "acme", "--json"))["secret"]
+    invoke("numbers", "add", "acme", "+15551230001")
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg \x00\x01")
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    out = invoke(
+        "simulate", "inbound", "--from", "+61421000001", "--to", "+15551230001",
+        "--media", str(photo), "--media", str(note), "look", "--json",
+    )  # fmt: skip
+    view = json.loads(out)
+    assert view["type"] == "mms"
+    assert [(m["filename"], m["content_type"], m["size"]) for m in view["media"]] == [
+        ("photo.jpg", "image/jpeg", len(photo.read_bytes())),
+        ("note.txt", "text/plain", 5),
+    ]
+    client = TestClient(create_app(Settings(database_url=env), workers=False))
+    got = client.get(f"/v1/media/{view['media'][0]['id']}", headers={"Authorization": f"Bearer {secret}"})
+    assert got.status_code == 200
+    assert got.content == photo.read_bytes()
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["content-disposition"].startswith('attachment; filename="photo.jpg"')
+    listed = client.get("/v1/messages?direction=inbound", headers={"Authorization": f"Bearer {secret}"})
+    assert listed.json()["data"][0]["media"] == view["media"]
+
+
+def test_simulate_inbound_media_that_cannot_be_read_is_a_clear_error(env: str, tmp_path: Path) -> None:
+    invoke("accounts", "create", "acme", "--json")
+    invoke("numbers", "add", "acme", "+15551230001")
+    args = ["simulate", "inbound", "--from", "+61421000001", "--to", "+15551230001", "x", "--media"]
+    result = runner.invoke(app, [*args, str(tmp_path / "missing.jpg")])
+    assert result.exit_code == 1 and "missing.jpg" in result.output
+    (tmp_path / "empty.png").write_bytes(b"")
+    result = runner.invoke(app, [*args, str(tmp_path / "empty.png")])
+    assert result.exit_code == 1 and "empty" in result.output
+    engine = create_engine(env)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
     engine.dispose()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
@@ -17,7 +17,13 @@ from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
 from textgate.service.accounts import balance
-from textgate.service.messages import get_message, list_messages, message_events_view
+from textgate.service.messages import (
+    content_disposition,
+    get_media,
+    get_message,
+    list_messages,
+    message_events_view,
+)
 from textgate.service.send import (
     Idempotency,
     MediaInput,
@@ -144,6 +150,31 @@ async def cancel_one_message(message_id: str, request: Request, account: Current
 async def get_message_events(message_id: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
     events = await run_db(request, lambda conn: message_events_view(conn, account.id, message_id))
     return {"data": events}
+
+
+@router.get(
+    "/media/{media_id}",
+    summary="Download an attachment: an upload or an inbound MMS's file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "No such media"}},
+)
+async def download_media(media_id: str, request: Request, account: CurrentAccount) -> Response:
+    """The bytes of a media item of this account's messages (``media[].id`` in a message), with its
+    content type and filename. Always served as an attachment (``Content-Disposition: attachment``,
+    ``nosniff``, a sandboxing Content-Security-Policy), so an uploaded HTML or SVG file never runs as a
+    page of the gateway. ``ETag`` is the file's SHA-256."""
+    item = await run_db(request, lambda conn: get_media(conn, account.id, media_id))
+    etag = f'"{item["sha256"]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": content_disposition(item["filename"] or media_id),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(item["data"], media_type=item["content_type"], headers=headers)
 
 
 class AccountView(BaseModel):

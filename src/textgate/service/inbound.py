@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from textgate.domain.encoding import analyze
-from textgate.domain.errors import NotFound, TextgateError
+from textgate.domain.errors import NotFound, TextgateError, TooLarge
 from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
@@ -21,7 +21,7 @@ from textgate.providers.base import InboundPart
 from textgate.service.accounts import get_account
 from textgate.service.messages import message_view
 from textgate.service.optouts import keyword, keyword_reply, opt_in, opt_out
-from textgate.service.send import SendRequest, send_messages
+from textgate.service.send import MAX_MEDIA_BYTES, SendRequest, send_messages, store_media_object
 from textgate.store.schema import inbound_parts, message_events, messages, numbers
 from textgate.webhooks.outbox import EndpointCache, enqueue_event
 
@@ -38,15 +38,26 @@ def receive_inbound(
     source: str,
     carrier_id: str | None = None,
     media: list[dict[str, Any]] | None = None,
+    files: Sequence[tuple[bytes, str, str | None]] = (),
     raw: dict[str, Any] | None = None,
     cache: EndpointCache | None = None,
 ) -> dict[str, Any]:
-    """Store an inbound message to an owned number. Raises NotFound when no account owns ``to_addr``."""
+    """Store an inbound message to an owned number. Raises NotFound when no account owns ``to_addr``.
+    ``media``: references the carrier gave (URLs); ``files``: attachments' ``(bytes, content type,
+    filename)``, kept for the account and served by ``GET /v1/media/{id}``."""
     to_e164 = normalize_number(to_addr, field="to")
     sender = parse_sender(from_addr, field="from")
     owner = conn.execute(select(numbers.c.account_id).where(numbers.c.number == to_e164)).scalar_one_or_none()
     if owner is None:
         raise NotFound(f"{to_e164} is not a number of any account", field="to")
+    if files:
+        total = sum(len(data) for data, _, _ in files)
+        if total > MAX_MEDIA_BYTES:
+            raise TooLarge(f"media larger than {MAX_MEDIA_BYTES} bytes in all", field="media")
+        media = [
+            *(media or []),
+            *(store_media_object(conn, owner, data, ctype, name, now=now) for data, ctype, name in files),
+        ]
     info = analyze(body)
     row: dict[str, Any] = {
         "id": new_id("msg"),

@@ -6,13 +6,14 @@ import base64
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import Connection, and_, or_, select
 
 from textgate.domain.clock import isoformat
 from textgate.domain.errors import NotFound, ValidationError
-from textgate.store.schema import message_events, messages
+from textgate.store.schema import media_objects, message_events, messages
 
 
 def media_view(media: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -21,9 +22,27 @@ def media_view(media: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     for item in media or []:
         if "url" in item:
             out.append({"url": item["url"]})
-        else:
-            out.append({k: item.get(k) for k in ("filename", "content_type", "size")})
+        else:  # kept by the gateway: its id downloads it (GET /v1/media/{id})
+            out.append(
+                {"id": item.get("media_id"), **{k: item.get(k) for k in ("filename", "content_type", "size")}}
+            )
     return out
+
+
+def get_media(conn: Connection, account_id: str, media_id: str) -> dict[str, Any]:
+    """One of the account's media objects, bytes included; NotFound for another account's."""
+    row = conn.execute(
+        select(media_objects).where(media_objects.c.id == media_id, media_objects.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no media {media_id}", field="media_id")
+    return dict(row._mapping)
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the filename, as RFC 6266 asks: an ASCII fallback and the UTF-8 name."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def message_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -270,23 +270,29 @@ def _store_media(
         total += len(data)
         if total > MAX_MEDIA_BYTES:
             raise TooLarge(f"media larger than {MAX_MEDIA_BYTES} bytes in all", field="media")
-        media_id = new_id("med")
-        conn.execute(
-            insert(media_objects).values(
-                id=media_id,
-                account_id=account.id,
-                content_type=ctype,
-                filename=item.filename,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                data=data,
-                created_at=now,
-            )
-        )
-        refs.append(
-            {"media_id": media_id, "content_type": ctype, "filename": item.filename, "size": len(data)}
-        )
+        refs.append(store_media_object(conn, account.id, data, ctype, item.filename, now=now))
     return refs
+
+
+def store_media_object(
+    conn: Connection, account_id: str, data: bytes, content_type: str, filename: str | None, *, now: datetime
+) -> dict[str, Any]:
+    """Keep an attachment's bytes (an upload, an inbound MMS's file); the message's reference to it, which
+    ``GET /v1/media/{id}`` serves to the account."""
+    media_id = new_id("med")
+    conn.execute(
+        insert(media_objects).values(
+            id=media_id,
+            account_id=account_id,
+            content_type=content_type,
+            filename=filename,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            data=data,
+            created_at=now,
+        )
+    )
+    return {"media_id": media_id, "content_type": content_type, "filename": filename, "size": len(data)}
 
 
 def _timing(req: SendRequest, now: datetime) -> tuple[datetime | None, datetime]:
