@@ -64,6 +64,30 @@ def _parent(engine: Engine, credits: int = 100, **kw: Any) -> Account:
     return make_tenant(engine, credits=credits, now=NOW, **kw).account
 
 
+def test_an_earlier_scrypt_hash_still_signs_in_and_is_replaced_by_argon2(engine: Engine) -> None:
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(b"old secret", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    legacy = f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    assert check_password("old secret", legacy) and not check_password("other", legacy)
+    with engine.begin() as conn:
+        account, _key = create_account(conn, "legacy", now=datetime.now(UTC))
+        conn.execute(
+            accounts.update()
+            .where(accounts.c.id == account.id)
+            .values(username="legacy1", password_hash=legacy)
+        )
+    with engine.begin() as conn:
+        assert verify_password(conn, "legacy1", "old secret").id == account.id
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(accounts.c.password_hash).where(accounts.c.id == account.id)
+        ).scalar_one()
+    assert stored.startswith("$argon2id$") and check_password("old secret", stored)
+
+
 def test_create_user_inherits_settings_and_takes_credits_from_parent(engine: Engine) -> None:
     with engine.begin() as conn:
         parent, _ = create_account(
@@ -102,9 +126,7 @@ def test_create_user_inherits_settings_and_takes_credits_from_parent(engine: Eng
         "credit_reminder": 5,
         "alert_days": 30,
     }
-    scheme, n, r, p, salt, digest = stored.password_hash.split("$")
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
-    assert len(salt) == 24 and len(digest) == 44  # base64 of 16 and 32 bytes
+    assert stored.password_hash.startswith("$argon2id$")  # pwdlib's argon2id
     assert PASSWORD not in stored.password_hash
     assert check_password(PASSWORD, stored.password_hash)
     with engine.begin() as conn:

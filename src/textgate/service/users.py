@@ -29,12 +29,13 @@ import base64
 import functools
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -92,23 +93,16 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     )
 
 
+#: New passwords: argon2id through pwdlib (its recommended parameters). Hashes from earlier versions
+#: (``scrypt$...``) still verify, and are replaced by an argon2 one at the next successful sign-in.
+_HASHER = PasswordHash((Argon2Hasher(),))
+
+
 def hash_password(password: str) -> str:
-    salt = os.urandom(_SALT_BYTES)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return _HASHER.hash(password)
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the username is unknown, so that path costs one scrypt run too. Made on
-    first use: importing the module should not cost a scrypt run."""
-    return hash_password("\0not a password")
-
-
-def check_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches ``stored`` (a :func:`hash_password` value); False for any mismatch
-    or for a stored value in an unknown format."""
+def _legacy_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -118,6 +112,29 @@ def check_password(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True for a hash from an earlier version (scrypt) or with weaker parameters than today's."""
+    return stored.startswith("scrypt$") or _HASHER.current_hasher.check_needs_rehash(stored)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that path costs one hash run too. Made on
+    first use: importing the module should not cost a hash run."""
+    return hash_password("\0not a password")
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches ``stored`` (a :func:`hash_password` value, or an earlier version's
+    scrypt one); False for any mismatch or for a stored value in an unknown format."""
+    if stored.startswith("scrypt$"):
+        return _legacy_scrypt(password, stored)
+    try:
+        return bool(_HASHER.verify(password, stored))
+    except Exception:  # pwdlib.exceptions.UnknownHashError and malformed hashes: no match
+        return False
 
 
 def verify_password(conn: Connection, username: str, password: str) -> Account:
@@ -133,6 +150,10 @@ def verify_password(conn: Connection, username: str, password: str) -> Account:
         raise AuthenticationError("invalid username or password")
     if row.status != "active":
         raise AuthenticationError("this account is suspended", suspended=True)
+    if needs_rehash(row.password_hash):
+        conn.execute(
+            update(accounts).where(accounts.c.id == row.id).values(password_hash=hash_password(password))
+        )
     return Account.from_row(row)
 
 
