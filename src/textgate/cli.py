@@ -318,23 +318,61 @@ def accounts_list() -> None:
     out.print(table)
 
 
+BESTSMS_ANSWERS_HELP = (
+    "How /bestsms/send answers requests made with this key: json (default) "
+    '{"Result": "Success", "MessageID": ...}, or plain: the BestSMS document\'s plain answers, '
+    "200 'OK Thanks' and 400 with the error reason as text (401/403 keep their status)."
+)
+
+
 @keys_app.command("create")
 def keys_create(
     account: Annotated[str, typer.Argument(help="Account id or unique name.")],
     name: Annotated[
         str | None, typer.Option(help="A unique name for the key, e.g. api@department01.co.")
     ] = None,
+    bestsms_answers: Annotated[
+        str | None, typer.Option("--bestsms-answers", metavar="json|plain", help=BESTSMS_ANSWERS_HELP)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Create another API key for an account. Example: textgate keys create acme --name api@acme.example"""
+    """Create another API key for an account.
+
+    Example: textgate keys create acme --name api@acme.example
+    Example: textgate keys create acme --name api@acme.example --bestsms-answers plain
+    """
     from textgate.service.accounts import create_key, find_account
 
-    key = in_tx(lambda c: create_key(c, find_account(c, account).id, now=utcnow(), name=name))
+    options = {"bestsms_answers": bestsms_answers} if bestsms_answers is not None else None
+    key = in_tx(
+        lambda c: create_key(c, find_account(c, account).id, now=utcnow(), name=name, options=options)
+    )
     if as_json:
-        emit_json({"key_id": key.key_id, "secret": key.secret, "name": key.name})
+        emit_json(
+            {"key_id": key.key_id, "secret": key.secret, "name": key.name, "options": key.options or {}}
+        )
         return
     out.print(f"key id  [bold]{key.key_id}[/]" + (f"  name {key.name}" if key.name else ""))
     out.print(f"secret  [bold]{key.secret}[/]  (shown once; store it now)")
+    if key.options:
+        out.print("options " + ", ".join(f"{k}={v}" for k, v in sorted(key.options.items())))
+
+
+@keys_app.command("set")
+def keys_set(
+    key_id: Annotated[str, typer.Argument(help="The key id to change.")],
+    bestsms_answers: Annotated[
+        str | None, typer.Option("--bestsms-answers", metavar="json|plain", help=BESTSMS_ANSWERS_HELP)
+    ] = None,
+) -> None:
+    """Change an API key's options. Example: textgate keys set key_AbC123 --bestsms-answers plain"""
+    from textgate.service.accounts import set_key_options
+
+    if bestsms_answers is None:
+        fail("nothing to change: give --bestsms-answers")
+    options = in_tx(lambda c: set_key_options(c, key_id, {"bestsms_answers": bestsms_answers}))
+    shown = ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items())) or "defaults"
+    out.print(f"{key_id}: {shown}")
 
 
 @keys_app.command("revoke")

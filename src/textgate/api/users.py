@@ -49,7 +49,15 @@ def user_view(account: Account, credits: int) -> dict[str, Any]:
 
 
 def key_view(key: NewKey) -> dict[str, Any]:
-    return {"id": key.key_id, "secret": key.secret, "name": key.name}
+    return {"id": key.key_id, "secret": key.secret, "name": key.name, "options": key.options or {}}
+
+
+class NewUserKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bestsms_answers: Literal["json", "plain"] | None = Field(
+        default=None,
+        description="How /bestsms/send answers this key: json (default) or plain ('OK Thanks', 400 reason).",
+    )
 
 
 def transfer_view(t: svc.Transfer) -> dict[str, Any]:
@@ -131,14 +139,19 @@ async def update_user(
 
 
 @router.post("/users/{ref}/keys", status_code=201, summary="Issue another API key for a user")
-async def create_user_key(ref: str, request: Request, account: CurrentAccount) -> dict[str, Any]:
+async def create_user_key(
+    ref: str, request: Request, account: CurrentAccount, body: NewUserKey | None = None
+) -> dict[str, Any]:
+    """The body is optional: ``{"bestsms_answers": "plain"}`` gives the key the BestSMS document's plain
+    answers on ``/bestsms/send``."""
     now = now_of(request)
     if not account.is_admin:
         raise PermissionDenied("only admin users may issue keys for users", field="access_level")
+    options = body.model_dump(exclude_none=True) if body is not None else None
 
     def _create(conn: Connection) -> dict[str, Any]:
         user = svc.get_user(conn, account, ref)
-        return {"user_id": user.id, **key_view(create_key(conn, user.id, now=now))}
+        return {"user_id": user.id, **key_view(create_key(conn, user.id, now=now, options=options))}
 
     return await run_db(request, _create)
 

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from textgate.domain.clock import isoformat
 from textgate.domain.errors import AuthenticationError, Conflict, NotFound, ValidationError
@@ -26,6 +27,15 @@ from textgate.store.fast import group_lookup
 from textgate.store.schema import accounts, api_keys, ledger_entries, numbers
 
 SECRET_PREFIX = "tgs_"  # noqa: S105 - a prefix, not a secret
+#: The unique index on top-level account names (store.schema); a duplicate that slips past the check in
+#: ``create_account`` (two concurrent creates) is refused by it.
+TOP_LEVEL_NAME_INDEX = "uq_accounts_top_level_name"
+
+#: Options an API key may carry, with their allowed values (the first is the default). They change how
+#: answers are written for requests made with that key:
+#: ``bestsms_answers`` - ``json``: ``/bestsms/send`` answers ``{"Result": "Success", "MessageID": ...}``;
+#: ``plain``: the BestSMS document's plain answers, ``200 OK Thanks`` and ``400 <reason>``.
+KEY_OPTIONS: dict[str, tuple[str, ...]] = {"bestsms_answers": ("json", "plain")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,14 @@ class Account:
     username: str | None = None
     access_level: str = "admin"
     profile: dict[str, Any] | None = None
+    #: Options of the API key the caller authenticated with (see KEY_OPTIONS); None when the account was
+    #: not read through a key, or the key has none.
+    key_options: dict[str, Any] | None = None
+
+    def key_option(self, name: str) -> str:
+        """The authenticating key's value of option ``name``, or its default."""
+        value = (self.key_options or {}).get(name)
+        return value if isinstance(value, str) else KEY_OPTIONS[name][0]
 
     @property
     def is_admin(self) -> bool:
@@ -66,6 +84,7 @@ class Account:
             username=row.username,
             access_level=row.access_level or "admin",
             profile=dict(row.profile) if row.profile else None,
+            key_options=dict(options) if (options := getattr(row, "key_options", None)) else None,
         )
 
 
@@ -74,6 +93,7 @@ class NewKey:
     key_id: str
     secret: str
     name: str | None
+    options: dict[str, str] | None = None
 
 
 def hash_secret(secret: str) -> str:
@@ -119,34 +139,43 @@ def create_account(
     if credits < 0:
         raise ValidationError("credits must not be negative", field="credits")
     if parent_id is None:  # top-level names are what the CLI names accounts by; users have usernames
+        # The database's lower() on both sides: the function the unique index uses.
         same = select(accounts.c.id).where(
-            func.lower(accounts.c.name) == name.lower(), accounts.c.parent_id.is_(None)
+            func.lower(accounts.c.name) == func.lower(name), accounts.c.parent_id.is_(None)
         )
         if conn.execute(same.limit(1)).first() is not None:
-            raise Conflict(
-                f"an account named {name!r} already exists (names are case-insensitive)", field="name"
-            )
+            raise _duplicate_name(name)
     prices = prices or PriceList()
     account_id = new_id("acc")
-    conn.execute(
-        insert(accounts).values(
-            id=account_id,
-            name=name,
-            parent_id=parent_id,
-            status="active",
-            region=_check_region(region),
-            balance=0,
-            price_sms_part=prices.sms_part,
-            price_mms=prices.mms,
-            owned_senders_only=owned_senders_only,
-            settings={},
-            created_at=now,
+    try:
+        conn.execute(
+            insert(accounts).values(
+                id=account_id,
+                name=name,
+                parent_id=parent_id,
+                status="active",
+                region=_check_region(region),
+                balance=0,
+                price_sms_part=prices.sms_part,
+                price_mms=prices.mms,
+                owned_senders_only=owned_senders_only,
+                settings={},
+                created_at=now,
+            )
         )
-    )
+    except IntegrityError as exc:
+        # A concurrent create of the same name committed between the check and the insert.
+        if parent_id is None and TOP_LEVEL_NAME_INDEX in str(exc.orig):
+            raise _duplicate_name(name) from exc
+        raise
     if credits:
         add_credits(conn, account_id, credits, now=now, note="opening balance")
     key = create_key(conn, account_id, now=now)
     return get_account(conn, account_id), key
+
+
+def _duplicate_name(name: str) -> Conflict:
+    return Conflict(f"an account named {name!r} already exists (names are case-insensitive)", field="name")
 
 
 def update_account(
@@ -215,7 +244,31 @@ def balance(conn: Connection, account_id: str) -> int:
     return int(value)
 
 
-def create_key(conn: Connection, account_id: str, *, now: datetime, name: str | None = None) -> NewKey:
+def check_key_options(options: dict[str, Any] | None) -> dict[str, str] | None:
+    """``options`` validated against KEY_OPTIONS; values equal to the default are dropped (None if empty)."""
+    checked: dict[str, str] = {}
+    for name, value in (options or {}).items():
+        allowed = KEY_OPTIONS.get(name)
+        if allowed is None:
+            known = ", ".join(sorted(KEY_OPTIONS))
+            raise ValidationError(f"unknown API key option {name!r} (known: {known})", field="options")
+        if value not in allowed:
+            raise ValidationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}", field=name)
+        if value != allowed[0]:
+            checked[name] = value
+    return checked or None
+
+
+def create_key(
+    conn: Connection,
+    account_id: str,
+    *,
+    now: datetime,
+    name: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> NewKey:
+    """A new API key of the account; ``options`` (see KEY_OPTIONS) change how answers to it are written."""
+    key_options = check_key_options(options)
     if name is not None:
         name = name.strip()
         if not name:
@@ -227,10 +280,27 @@ def create_key(conn: Connection, account_id: str, *, now: datetime, name: str | 
     secret = SECRET_PREFIX + random_token(32)
     conn.execute(
         insert(api_keys).values(
-            id=key_id, account_id=account_id, name=name, secret_hash=hash_secret(secret), created_at=now
+            id=key_id,
+            account_id=account_id,
+            name=name,
+            secret_hash=hash_secret(secret),
+            created_at=now,
+            options=key_options,
         )
     )
-    return NewKey(key_id=key_id, secret=secret, name=name)
+    return NewKey(key_id=key_id, secret=secret, name=name, options=key_options)
+
+
+def set_key_options(conn: Connection, key_id: str, options: dict[str, Any]) -> dict[str, str] | None:
+    """Change an active key's options (merged into its current ones); returns the key's options now."""
+    row = conn.execute(
+        select(api_keys.c.options).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        raise NotFound(f"active API key {key_id!r} not found", field="key_id")
+    merged = check_key_options({**(row.options or {}), **options})
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(options=merged))
+    return merged
 
 
 def revoke_key(conn: Connection, key_id: str, *, now: datetime) -> None:
@@ -245,7 +315,7 @@ def revoke_key(conn: Connection, key_id: str, *, now: datetime) -> None:
 
 # Built once: authentication runs on every request, and constructing a statement costs more than running it.
 _KEY_WITH_ACCOUNT = (
-    select(api_keys.c.secret_hash.label("key_secret_hash"), accounts)
+    select(api_keys.c.secret_hash.label("key_secret_hash"), api_keys.c.options.label("key_options"), accounts)
     .join(accounts, accounts.c.id == api_keys.c.account_id)
     .where(api_keys.c.revoked_at.is_(None))
 )

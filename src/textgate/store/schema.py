@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -159,6 +160,15 @@ accounts = Table(
     # first_name, last_name, email, telephone, credit_reminder, alert_days: what the account's owner told us.
     Column("profile", JSON(none_as_null=True), nullable=True),
 )
+# Top-level account names are unique regardless of case (the CLI names accounts by them); users are named
+# by their usernames. The service checks first; this index stops two concurrent creates both passing.
+Index(
+    "uq_accounts_top_level_name",
+    func.lower(accounts.c.name),
+    unique=True,
+    sqlite_where=accounts.c.parent_id.is_(None),
+    postgresql_where=accounts.c.parent_id.is_(None),
+)
 
 api_keys = Table(
     "api_keys",
@@ -170,6 +180,8 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS, nullable=True),
+    # Per-key answer options, e.g. {"bestsms_answers": "plain"} (service.accounts.KEY_OPTIONS); NULL: none.
+    Column("options", JSON(none_as_null=True), nullable=True),
 )
 
 numbers = Table(

@@ -10,6 +10,12 @@
   reading it as "no parameters" would hide the client's mistake.
 * Success is ``200 {"Result": "Success", "MessageID": "..."}``; errors are the status and the reason as
   plain text (``400 BAD REQUEST, %ERROR REASON%``), 401 for missing or wrong Sender/Token.
+* Plain answers, per API key: a key created with ``--bestsms-answers plain`` (key option
+  ``bestsms_answers``) gets the document's plain answers from the send: ``200`` ``OK Thanks`` and
+  every error but an authentication (401) or permission (403) one as ``400`` with the reason, all
+  ``text/plain``. The key is known only once the request has authenticated, so an answer to a request
+  that never got that far is the same in both modes (400 with the reason, or 401). Polls and the REST
+  API answer JSON whatever the key says: their answers carry data, and the SDK reads JSON.
 * One ``Number`` per request, in dialling format read with the account's region (``0421000001`` in an
   ``AU`` account, ``0064...``, ``+64...``).
 * Polls answer in the REST API's JSON shape (see ``reports``): ``GET /bestsms/status/{MessageID}``,
@@ -26,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Connection
 
 from textgate.api.deps import now_of
@@ -41,9 +47,17 @@ from textgate.providers.bestsms.reports import (
     replies_document,
     time_frame,
 )
-from textgate.providers.bestsms.sending import Submission, check_email, check_message_id, parse_mode, submit
+from textgate.providers.bestsms.sending import (
+    Submission,
+    check_email,
+    check_message_id,
+    parse_mode,
+    reason,
+    submit,
+)
 from textgate.providers.bestsms.web import (
     answer_poll,
+    http_status,
     json_error,
     key_authenticator,
     poll_authenticator,
@@ -87,13 +101,36 @@ _SEND_ROUTE: dict[str, Any] = {
 }
 
 
+#: The document's plain answer to a send it accepted ("200 OK, OK Thanks").
+PLAIN_SUCCESS = "OK Thanks"
+#: Statuses a plain-answer key still gets as they are; every other error is the document's 400.
+PLAIN_KEPT_STATUSES = (401, 403)
+
+
+def plain_error(exc: TextgateError) -> PlainTextResponse:
+    """A plain-answer key's error: "400 BAD REQUEST, %ERROR REASON%" (authentication errors keep theirs)."""
+    status = http_status(exc)
+    return PlainTextResponse(reason(exc), status_code=status if status in PLAIN_KEPT_STATUSES else 400)
+
+
 @router.get("/bestsms/send", operation_id="bestsms_send_get", **_SEND_ROUTE)
 @router.post("/bestsms/send", operation_id="bestsms_send_post", **_SEND_ROUTE)
 async def send(request: Request) -> Response:
+    caller: list[Account] = []  # the authenticated account, with its key's options
+
+    def plain() -> bool:
+        return bool(caller) and caller[-1].key_option("bestsms_answers") == "plain"
+
     try:
         params = await read_params(request)
         sender = param(params, "Sender")
-        authenticate = key_authenticator(sender, param(params, "Token", "APIKey"))
+        check = key_authenticator(sender, param(params, "Token", "APIKey"))
+
+        def authenticate(conn: Connection) -> Account:
+            account = check(conn)
+            caller.append(account)
+            return account
+
         sub = Submission(
             numbers=[param(params, "Number") or ""],
             message=param(params, "Message") or "",
@@ -104,7 +141,9 @@ async def send(request: Request) -> Response:
         )
         message_id = await submit(request, authenticate, sub)
     except TextgateError as exc:
-        return text_error(exc)
+        return plain_error(exc) if plain() else text_error(exc)
+    if plain():
+        return PlainTextResponse(PLAIN_SUCCESS)
     return FastJSONResponse({"Result": "Success", "MessageID": message_id})
 
 
