@@ -127,7 +127,9 @@ def test_mms_stores_content_once_and_costs_mms_price(engine: Engine) -> None:
     msgs = result.body["messages"]
     assert all(m["type"] == "mms" and m["credits"] == 3 for m in msgs)
     (media_id,) = {m["media"][0]["id"] for m in msgs}  # one file, shared by both recipients' messages
-    assert msgs[0]["media"] == [{"id": media_id, "filename": "a.png", "content_type": "image/png", "size": 15}]
+    assert msgs[0]["media"] == [
+        {"id": media_id, "filename": "a.png", "content_type": "image/png", "size": 15}
+    ]
     assert _count(engine, media_objects) == 1
     with engine.connect() as conn:
         assert balance(conn, t.account.id) == 94
