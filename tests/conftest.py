@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
         if on_pg or "pg_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
-        if "browser" in getattr(item, "fixturenames", ()):
+        if {"browser", "page"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
 
 
@@ -68,6 +68,35 @@ def browser() -> Iterator[browsers.Browser]:
         except browsers.BrowserUnavailable as exc:
             needs.unavailable("the browser", "TEXTGATE_TEST_BROWSER", exc)
         yield opened
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report
+    return report
+
+
+_OUTCOME = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.fixture
+def page(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A Playwright page in a fresh headless chromium that reaches 127.0.0.1 only (tests/e2e/pages.py);
+    a screenshot and the HTML are saved when the test fails."""
+    from tests.e2e import pages
+
+    with contextlib.ExitStack() as stack:
+        try:
+            opened = stack.enter_context(pages.open_page())
+        except browsers.BrowserUnavailable as exc:
+            needs.unavailable("the browser", "TEXTGATE_TEST_BROWSER", exc)
+        yield opened
+        outcome = request.node.stash.get(_OUTCOME, None)
+        if outcome is not None and outcome.failed:
+            shot = pages.save_artifacts(opened, request.node.nodeid)
+            print(f"screenshot of the failed test: {shot}")
 
 
 @pytest.fixture(params=DB_BACKENDS, ids=DB_BACKENDS)

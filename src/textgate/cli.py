@@ -791,5 +791,6 @@ def main() -> None:
 
 
 # The platform's commands (contacts, reports, users, ...) register themselves onto ``app``.
+import textgate.cli_dashboard  # noqa: E402  - ``operators``, ``accounts set-login``
 import textgate.cli_platform  # noqa: E402
 import textgate.cli_routes  # noqa: E402, F401  - ``routes list``

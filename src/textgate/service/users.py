@@ -508,3 +508,29 @@ def list_transfers(
         )
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
     return out, next_cursor
+
+
+def set_login(conn: Connection, account_id: str, username: str, password: str) -> None:
+    """Give an account (a top-level one, or a user) the dashboard sign-in ``username``/``password``."""
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise ValidationError("username must be 3-100 letters, digits or . _ @ -", field="username")
+    if not isinstance(password, str) or not 8 <= len(password) <= MAX_PASSWORD:
+        raise ValidationError(f"password must be 8 to {MAX_PASSWORD} characters", field="password")
+    taken = conn.execute(
+        select(accounts.c.id).where(
+            func.lower(accounts.c.username) == username.lower(), accounts.c.id != account_id
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(f"username {username!r} is already taken", field="username")
+    try:
+        with conn.begin_nested():
+            done = conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(username=username, password_hash=hash_password(password))
+            ).rowcount
+    except IntegrityError:
+        raise Conflict(f"username {username!r} is already taken", field="username") from None
+    if not done:
+        raise NotFound(f"account {account_id!r} not found", field="account")

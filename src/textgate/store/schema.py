@@ -153,7 +153,7 @@ accounts = Table(
     Column("created_at", TS, nullable=False),
     # Sign-in name of a user (sub-accounts are created with one; unique across the gateway when set).
     Column("username", String(100), nullable=True, unique=True),
-    # scrypt hash of the user's password ("scrypt$n$r$p$salt$hash"), when the user has one.
+    # Hash of the user's password (argon2 via pwdlib; "scrypt$..." from earlier versions), when it has one.
     Column("password_hash", String(200), nullable=True),
     # "admin" users may create users and transfer credits to their children; "normal" ones may not.
     Column("access_level", String(10), nullable=False, server_default="admin"),
@@ -577,4 +577,25 @@ inbound_parts = Table(
     Column("received_at", TS, nullable=False),
     Column("report_at", TS, nullable=False),
     Index("ix_inbound_parts_report", "report_at"),
+)
+
+# People who run the gateway: they sign in to the dashboard and see every account (web/dashboard).
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    # A pwdlib (argon2) hash.
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# Secrets the gateway makes for itself and every node must share: ``dashboard_session`` signs the
+# dashboard's session cookies when no ``secret_key`` is configured.
+gateway_secrets = Table(
+    "gateway_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
 )

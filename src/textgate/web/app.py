@@ -25,6 +25,7 @@ from textgate.providers.registry import error_renderers, install_dialects
 from textgate.routing.router import Router
 from textgate.store.batch import TransactionBatcher
 from textgate.store.db import make_engine, run_sync
+from textgate.web.dashboard import install_dashboard
 from textgate.web.docs import install_docs
 from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
 from textgate.web.metrics import QueueCounts, remove_owned_dir, render
@@ -132,6 +133,7 @@ def create_app(
     app.state.batcher = TransactionBatcher(engine)
     install_error_handlers(app)
     install_docs(app)
+    install_dashboard(app)
     app.include_router(native.router)
     app.include_router(webhooks.router)
     app.include_router(platform.router)

@@ -1,0 +1,422 @@
+"""The web dashboard at ``/dashboard``: server-rendered pages (Jinja2), enhanced with htmx and charts
+drawn by uPlot, both shipped in ``static/vendor`` with their licences (nothing from a CDN).
+
+Accounts sign in with their username and password (``textgate accounts create NAME --username U
+--password-stdin``, ``textgate accounts set-login``, or Text-Connect's ``CreateUser``) and see only their
+own data. Operators (``textgate operators create``) see every account. Pages read and act through
+service functions only (service/dashboard.py, service/messages.py, ...). Sessions, CSRF and the sign-in
+throttle: session.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from textgate.api.deps import now_of, run_db
+from textgate.api.errors import STATUS_BY_KIND
+from textgate.domain.errors import AuthenticationError, NotFound, TextgateError, ValidationError
+from textgate.domain.message import Direction, MessageStatus
+from textgate.domain.phone import parse_sender
+from textgate.service.accounts import get_account
+from textgate.service.dashboard import overview, resend
+from textgate.service.messages import get_message, list_messages, message_events_view
+from textgate.service.operators import operator_exists, shared_secret, verify_operator
+from textgate.service.users import verify_password
+from textgate.web.dashboard.session import Session, Sessions
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+#: Security headers of every page: scripts and styles from the gateway only, no framing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class SignedOut(Exception):
+    """The request needs a session it does not have."""
+
+
+async def _sessions(request: Request) -> Sessions:
+    app = request.app
+    sessions: Sessions | None = getattr(app.state, "dashboard_sessions", None)
+    if sessions is None:
+        lock: asyncio.Lock = app.state.dashboard_lock
+        async with lock:
+            sessions = getattr(app.state, "dashboard_sessions", None)
+            if sessions is None:
+                configured = app.state.settings.secret_key
+                now = now_of(request)
+                secret = await run_db(
+                    request, lambda conn: shared_secret(conn, "dashboard_session", configured, now=now)
+                )
+                sessions = app.state.dashboard_sessions = Sessions(secret)
+    return sessions
+
+
+async def _viewer(request: Request) -> tuple[Sessions, Session, dict[str, Any]]:
+    """The signed-in session and who it is: ``{"kind", "name", "account_id"}``; raises SignedOut."""
+    sessions = await _sessions(request)
+    session = sessions.read(request)
+    if session is None:
+        raise SignedOut
+
+    def who(conn: Any) -> dict[str, Any] | None:
+        if session.kind == "operator":
+            return (
+                {"kind": "operator", "name": "operator", "account_id": None}
+                if operator_exists(conn, session.subject)
+                else None
+            )
+        try:
+            account = get_account(conn, session.subject)
+        except NotFound:
+            return None
+        if account.status != "active":
+            return None
+        return {"kind": "account", "name": account.name, "account_id": account.id}
+
+    viewer = await run_db(request, who)
+    if viewer is None:
+        raise SignedOut
+    return sessions, session, viewer
+
+
+def _page(
+    request: Request,
+    template: str,
+    sessions: Sessions,
+    session: Session,
+    viewer: dict[str, Any],
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"viewer": viewer, "csrf": sessions.csrf_token(session.sid), **context},
+        status_code=status_code,
+        headers=PAGE_HEADERS,
+    )
+    sessions.write(request, response, session)  # renewed: the idle timer starts again
+    return response
+
+
+async def _checked_form(request: Request, sessions: Sessions, session: Session) -> dict[str, str]:
+    form = await request.form()
+    token = form.get("csrf") or request.headers.get("x-csrf-token")
+    if not sessions.csrf_ok(session.sid, token if isinstance(token, str) else None):
+        raise CsrfRefused
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+class CsrfRefused(Exception):
+    """A state-changing request without its CSRF token."""
+
+
+def _account_of(viewer: dict[str, Any], requested: str | None) -> str:
+    """The account a page is about: the signed-in account's own, or, for an operator, ``account``."""
+    if viewer["kind"] == "account":
+        return str(viewer["account_id"])
+    if not requested:
+        raise ValidationError("choose an account", field="account")
+    return requested
+
+
+# -- sign-in ------------------------------------------------------------------------------------------
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    sessions = await _sessions(request)
+    if sessions.read(request) is not None:
+        return RedirectResponse("/dashboard", status_code=303)
+    return _login_page(request, sessions, error=None)
+
+
+def _login_page(
+    request: Request, sessions: Sessions, *, error: str | None, status_code: int = 200
+) -> Response:
+    pre = sessions.pre_session(request)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"viewer": None, "csrf": sessions.csrf_token(pre), "error": error},
+        status_code=status_code,
+        headers=PAGE_HEADERS,
+    )
+    sessions.write_pre_session(request, response, pre)
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: str = Form(default="", max_length=200),
+    password: str = Form(default="", max_length=1024),
+    csrf: str = Form(default="", max_length=200),
+    operator: str = Form(default=""),
+) -> Response:
+    sessions = await _sessions(request)
+    pre = request.cookies.get("textgate_signin")
+    if not pre or not sessions.csrf_ok(pre, csrf):
+        return _login_page(
+            request, sessions, error="The form expired: please sign in again.", status_code=403
+        )
+    client = request.client.host if request.client else "?"
+    keys = (f"user:{username.lower()}", f"ip:{client}")
+    wait = sessions.throttled(*keys)
+    if wait is not None:
+        return _login_page(
+            request,
+            sessions,
+            error=f"Too many failed sign-ins: try again in {int(wait) + 1} s.",
+            status_code=429,
+        )
+
+    def check(conn: Any) -> Session:
+        if operator:
+            return Sessions.new("operator", verify_operator(conn, username, password))
+        return Sessions.new("account", verify_password(conn, username, password).id)
+
+    try:
+        session = await run_db(request, check)
+    except AuthenticationError as exc:
+        sessions.failed(*keys)
+        message = (
+            "This account is suspended." if exc.context.get("suspended") else "Wrong username or password."
+        )
+        return _login_page(request, sessions, error=message, status_code=401)
+    sessions.succeeded(*keys)
+    response = RedirectResponse("/dashboard", status_code=303)
+    sessions.write(request, response, session)
+    response.delete_cookie("textgate_signin", path="/dashboard")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    sessions, session, _ = await _viewer(request)
+    await _checked_form(request, sessions, session)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    Sessions.clear(response)
+    return response
+
+
+# -- pages --------------------------------------------------------------------------------------------
+@router.get("")
+async def overview_page(request: Request, days: int = 1, account: str | None = None) -> Response:
+    sessions, session, viewer = await _viewer(request)
+    days = 7 if days == 7 else 1
+    account_id = account if viewer["kind"] == "operator" else viewer["account_id"]
+    now = now_of(request)
+    figures = None
+    if account_id:
+        figures = await run_db(request, lambda conn: overview(conn, account_id, now=now, days=days))
+    if request.headers.get("hx-request"):
+        return _page(request, "overview_figures.html", sessions, session, viewer, figures=figures, days=days)
+    return _page(
+        request, "overview.html", sessions, session, viewer, figures=figures, days=days, account=account_id
+    )
+
+
+@router.get("/messages")
+async def messages_page(
+    request: Request,
+    direction: str = "",
+    status: str = "",
+    number: str = "",
+    created_after: str = "",
+    created_before: str = "",
+    cursor: str = "",
+    account: str = "",
+) -> Response:
+    sessions, session, viewer = await _viewer(request)
+    filters = {
+        "direction": direction,
+        "status": status,
+        "number": number,
+        "created_after": created_after,
+        "created_before": created_before,
+        "account": account,
+    }
+    error = None
+    rows: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        account_id = _account_of(viewer, account or None)
+        if direction and direction not in {d.value for d in Direction}:
+            raise ValidationError("direction must be inbound or outbound", field="direction")
+        if status and status not in {s.value for s in MessageStatus}:
+            raise ValidationError(f"unknown status {status!r}", field="status")
+        after = _date(created_after, "created_after")
+        before = _date(created_before, "created_before")
+        peer = parse_sender(number, field="number").value if number else None
+
+        def page(conn: Any) -> tuple[list[dict[str, Any]], str | None]:
+            region = get_account(conn, account_id).region
+            wanted = parse_sender(number, region=region, field="number").value if number else peer
+            outbound = direction != Direction.INBOUND.value
+            return list_messages(
+                conn,
+                account_id,
+                direction=direction or None,
+                status=status or None,
+                to_addr=wanted if outbound and direction else None,
+                from_addr=wanted if not outbound else None,
+                created_after=after,
+                created_before=before,
+                limit=50,
+                cursor=cursor or None,
+            )
+
+        rows, next_cursor = await run_db(request, page)
+    except TextgateError as exc:
+        error = exc.message
+    next_url = None
+    if next_cursor:
+        next_url = "/dashboard/messages?" + urlencode(
+            {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}
+        )
+    return _page(
+        request,
+        "messages.html",
+        sessions,
+        session,
+        viewer,
+        rows=rows,
+        filters=filters,
+        next_url=next_url,
+        error=error,
+        statuses=[s.value for s in MessageStatus],
+        status_code=400 if error else 200,
+    )
+
+
+def _date(value: str, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            f"{field} must be a date (YYYY-MM-DD) or a date and time", field=field
+        ) from None
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+@router.get("/messages/{message_id}")
+async def message_page(request: Request, message_id: str, account: str = "", done: str = "") -> Response:
+    sessions, session, viewer = await _viewer(request)
+    account_id = _account_of(viewer, account or None) if viewer["kind"] == "account" or account else None
+    if account_id is None:
+        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+
+    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return get_message(conn, account_id, message_id), message_events_view(conn, account_id, message_id)
+
+    try:
+        message, events = await run_db(request, read)
+    except NotFound:
+        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+    return _page(
+        request,
+        "message.html",
+        sessions,
+        session,
+        viewer,
+        message=message,
+        events=events,
+        account=account if viewer["kind"] == "operator" else "",
+        done=done,
+        error=None,
+    )
+
+
+@router.post("/messages/{message_id}/resubmit")
+async def resubmit(request: Request, message_id: str) -> Response:
+    return await _resend(request, message_id, forward=False)
+
+
+@router.post("/messages/{message_id}/forward")
+async def forward(request: Request, message_id: str) -> Response:
+    return await _resend(request, message_id, forward=True)
+
+
+async def _resend(request: Request, message_id: str, *, forward: bool) -> Response:
+    sessions, session, viewer = await _viewer(request)
+    form = await _checked_form(request, sessions, session)
+    account = form.get("account", "")
+    account_id = _account_of(viewer, account or None)
+    to = form.get("to", "").strip() if forward else None
+    now = now_of(request)
+    try:
+        if forward and not to:
+            raise ValidationError("to: the number to forward to is required", field="to")
+        new = await run_db(request, lambda conn: resend(conn, account_id, message_id, to=to, now=now))
+    except NotFound:
+        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+    except TextgateError as exc:
+
+        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            return get_message(conn, account_id, message_id), message_events_view(
+                conn, account_id, message_id
+            )
+
+        message, events = await run_db(request, read)
+        return _page(
+            request,
+            "message.html",
+            sessions,
+            session,
+            viewer,
+            status_code=STATUS_BY_KIND.get(exc.kind, 400),
+            message=message,
+            events=events,
+            account=account,
+            done="",
+            error=exc.message,
+        )
+    suffix = f"?{urlencode({'account': account})}" if viewer["kind"] == "operator" else ""
+    return RedirectResponse(f"/dashboard/messages/{new['id']}{suffix}", status_code=303)
+
+
+def install_dashboard(app: FastAPI) -> None:
+    app.state.dashboard_lock = asyncio.Lock()
+    app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+    app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/dashboard", status_code=307)
+
+    @app.exception_handler(SignedOut)
+    async def signed_out(request: Request, exc: SignedOut) -> Response:
+        if request.method == "GET":
+            return RedirectResponse("/dashboard/login", status_code=303)
+        return Response("sign in first", status_code=401, media_type="text/plain")
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
+        return Response(
+            "this form has no valid CSRF token: reload the page and try again",
+            status_code=403,
+            media_type="text/plain",
+        )

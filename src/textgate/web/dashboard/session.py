@@ -1,0 +1,129 @@
+"""The dashboard's sessions, CSRF tokens and sign-in throttle.
+
+* A session is a signed cookie (``itsdangerous``, keyed by :func:`~textgate.service.operators.shared_secret`
+  so every node and API process accepts it): who signed in (an account or an operator), a random session
+  id, and when. It is ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when the request came over HTTPS, and
+  expires after :data:`IDLE_SECONDS` without a page view (each view renews it).
+* Every form and state-changing request carries a CSRF token, an HMAC of the session id (the sign-in
+  form's, of a pre-session cookie): a POST without the right one is refused with 403.
+* Sign-in is throttled per username and per client address: :data:`MAX_FAILURES` failures within
+  :data:`FAILURE_WINDOW` seconds and further attempts answer 429 until the window has passed. The count is
+  kept per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+COOKIE = "textgate_session"
+PRE_COOKIE = "textgate_signin"
+IDLE_SECONDS = 30 * 60
+MAX_FAILURES = 5
+FAILURE_WINDOW = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    kind: str  # "account" or "operator"
+    subject: str  # the account's or operator's id
+    sid: str
+
+
+class Sessions:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret.encode()
+        self._signer = URLSafeTimedSerializer(secret, salt="textgate-dashboard-session")
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    # -- cookies ----------------------------------------------------------------------------------------
+    def read(self, request: Request) -> Session | None:
+        raw = request.cookies.get(COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._signer.loads(raw, max_age=IDLE_SECONDS)
+        except (BadSignature, SignatureExpired):
+            return None
+        if not isinstance(data, dict) or data.get("kind") not in ("account", "operator"):
+            return None
+        return Session(kind=data["kind"], subject=str(data["id"]), sid=str(data["sid"]))
+
+    def write(self, request: Request, response: Response, session: Session) -> None:
+        value = self._signer.dumps({"kind": session.kind, "id": session.subject, "sid": session.sid})
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=IDLE_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/dashboard",
+        )
+
+    @staticmethod
+    def new(kind: str, subject: str) -> Session:
+        return Session(kind=kind, subject=subject, sid=secrets.token_urlsafe(18))
+
+    @staticmethod
+    def clear(response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/dashboard")
+
+    # -- CSRF -------------------------------------------------------------------------------------------
+    def csrf_token(self, sid: str) -> str:
+        return hmac.new(self._secret, f"csrf:{sid}".encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, sid: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(sid), str(token))
+
+    def pre_session(self, request: Request) -> str:
+        """The sign-in form's own id (a cookie), so the form has a CSRF token before anyone signs in."""
+        return request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(18)
+
+    @staticmethod
+    def write_pre_session(request: Request, response: Response, sid: str) -> None:
+        response.set_cookie(
+            PRE_COOKIE,
+            sid,
+            max_age=IDLE_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/dashboard",
+        )
+
+    # -- throttle ---------------------------------------------------------------------------------------
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures[key]
+        while failures and failures[0] <= now - FAILURE_WINDOW:
+            failures.popleft()
+        return failures
+
+    def throttled(self, *keys: str) -> float | None:
+        """Seconds to wait when any of ``keys`` had too many recent failures; None otherwise."""
+        now = time.monotonic()
+        waits = [
+            failures[0] + FAILURE_WINDOW - now
+            for key in keys
+            if len(failures := self._recent(key, now)) >= MAX_FAILURES
+        ]
+        return max(waits) if waits else None
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._recent(key, now).append(now)
+        if len(self._failures) > 100_000:  # bounded memory under a spray of usernames
+            for key in [k for k, v in self._failures.items() if not v]:
+                del self._failures[key]
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)

@@ -1,0 +1,145 @@
+"""The dashboard in a real browser (Playwright driving Debian's chromium, tests/e2e/pages.py) against
+``textgate serve`` in its own process: sign-in by keyboard, a wrong password, every page, the live
+chart, Resubmit and Forward, another account's message, sign-out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.harness import TEXTGATE, Server, cli
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "correct horse battery"
+NUMBER = "+15551230001"
+
+
+def set_login(env: dict[str, str], account: str, username: str) -> None:
+    proc = subprocess.run(
+        [*TEXTGATE, "accounts", "set-login", account, "--username", username, "--password-stdin"],
+        env=env,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, dict[str, Any], dict[str, Any]]]:
+    workdir = tmp_path_factory.mktemp("dashboard")
+    server = Server(f"sqlite:///{workdir}/textgate.db", workdir, sim_report_latency="0.1")
+    acme = json.loads(cli(server.env, "accounts", "create", "acme", "--credits", "100", "--json"))
+    other = json.loads(cli(server.env, "accounts", "create", "other", "--credits", "100", "--json"))
+    cli(server.env, "numbers", "add", "acme", NUMBER)
+    cli(server.env, "numbers", "add", "other", "+15551238888")
+    set_login(server.env, "acme", "acme-admin")
+    set_login(server.env, "other", "other-admin")
+    server.start()
+    try:
+        yield server, acme, other
+    finally:
+        server.stop()
+
+
+def send(server: Server, secret: str, sender: str, body: str, to: str = "+15550000001") -> str:
+    with server.client(secret) as api:
+        r = api.post("/v1/messages", json={"from": sender, "to": to, "body": body})
+        assert r.status_code == 202, r.text
+        return str(r.json()["messages"][0]["id"])
+
+
+def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{url}/dashboard")
+    assert page.url == f"{url}/dashboard/login"  # signed out: sent to the form
+    page.get_by_label("Username").fill(username)
+    page.keyboard.press("Tab")  # keyboard only: the labels and the order of the fields
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+
+
+def test_sign_in_pages_resubmit_forward_and_sign_out(
+    gateway: tuple[Server, dict[str, Any], dict[str, Any]], page: Any
+) -> None:
+    server, acme, other = gateway
+    mine = send(server, acme["secret"], NUMBER, "hello from the browser")
+    theirs = send(server, other["secret"], "+15551238888", "other's own")
+
+    sign_in(page, server.url, "acme-admin", "not the password")
+    assert page.get_by_role("alert").inner_text() == "Wrong username or password."
+    assert not [c for c in page.context.cookies() if c["name"] == "textgate_session"]
+
+    sign_in(page, server.url, "acme-admin")
+    page.wait_for_url(f"{server.url}/dashboard")
+    assert page.locator("#balance").inner_text().endswith("credits")
+    page.locator(".chart .uplot").wait_for()  # the chart drew (uPlot, served by the gateway)
+    session = next(c for c in page.context.cookies() if c["name"] == "textgate_session")
+    assert session["httpOnly"] and session["sameSite"] == "Lax"
+
+    page.get_by_role("link", name="Messages").click()
+    row = page.locator("#messages tbody tr", has_text="hello from the browser")
+    assert row.count() == 1
+    assert page.locator("#messages", has_text="other's own").count() == 0
+    row.get_by_role("link").click()
+    assert page.url.endswith(f"/dashboard/messages/{mine}")
+    page.locator("#timeline li").first.wait_for()
+    assert "queued" in page.locator("#timeline").inner_text()
+
+    page.get_by_role("button", name="Resubmit").click()
+    page.wait_for_url(lambda u: "/dashboard/messages/msg_" in u and not u.endswith(mine))
+    assert page.locator("#field-body").inner_text() == "hello from the browser"
+    page.get_by_label("Forward to").fill("+15550000011")
+    page.get_by_role("button", name="Forward").click()
+    page.wait_for_url(lambda u: "/dashboard/messages/msg_" in u)
+    assert page.locator("#field-to").inner_text() == "+15550000011"
+    with server.client(acme["secret"]) as api:
+        assert api.get("/v1/account").json()["credits"] == 97  # three sends, each charged
+
+    response = page.goto(f"{server.url}/dashboard/messages/{theirs}")
+    assert response is not None and response.status == 404
+
+    page.goto(f"{server.url}/dashboard")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{server.url}/dashboard/login")
+    page.goto(f"{server.url}/dashboard/messages")
+    assert page.url == f"{server.url}/dashboard/login"
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    gateway: tuple[Server, dict[str, Any], dict[str, Any]], page: Any
+) -> None:
+    server, acme, _ = gateway
+    mine = send(server, acme["secret"], NUMBER, "csrf target")
+    sign_in(page, server.url, "acme-admin")
+    page.wait_for_url(f"{server.url}/dashboard")
+    # The browser's own session cookie, a request the page did not make with its token.
+    answer = page.request.post(f"{server.url}/dashboard/messages/{mine}/resubmit", form={"account": ""})
+    assert answer.status == 403
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert httpx.post(f"{server.url}/dashboard/messages/{mine}/resubmit", cookies=cookies).status_code == 403
+
+
+def test_every_page_has_labelled_fields(
+    gateway: tuple[Server, dict[str, Any], dict[str, Any]], page: Any
+) -> None:
+    server, acme, _ = gateway
+    mine = send(server, acme["secret"], NUMBER, "labels")
+    sign_in(page, server.url, "acme-admin")
+    page.wait_for_url(f"{server.url}/dashboard")
+    for path in ("/dashboard", "/dashboard?days=7", "/dashboard/messages", f"/dashboard/messages/{mine}"):
+        response = page.goto(f"{server.url}{path}")
+        assert response is not None and response.status == 200, path
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                 .map(el => el.name)"""
+        )
+        assert unlabelled == [], (path, unlabelled)
