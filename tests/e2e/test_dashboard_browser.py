@@ -4,66 +4,23 @@ chart, Resubmit and Forward, another account's message, sign-out."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.harness import TEXTGATE, Server, cli
+from tests.e2e.dashboard_kit import NUMBER, dashboard_server, send, sign_in
+from tests.e2e.harness import Server
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery"
-NUMBER = "+15551230001"
-
-
-def set_login(env: dict[str, str], account: str, username: str) -> None:
-    proc = subprocess.run(
-        [*TEXTGATE, "accounts", "set-login", account, "--username", username, "--password-stdin"],
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.fixture(scope="module")
 def gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Server, dict[str, Any], dict[str, Any]]]:
-    workdir = tmp_path_factory.mktemp("dashboard")
-    server = Server(f"sqlite:///{workdir}/textgate.db", workdir, sim_report_latency="0.1")
-    acme = json.loads(cli(server.env, "accounts", "create", "acme", "--credits", "100", "--json"))
-    other = json.loads(cli(server.env, "accounts", "create", "other", "--credits", "100", "--json"))
-    cli(server.env, "numbers", "add", "acme", NUMBER)
-    cli(server.env, "numbers", "add", "other", "+15551238888")
-    set_login(server.env, "acme", "acme-admin")
-    set_login(server.env, "other", "other-admin")
-    server.start()
-    try:
-        yield server, acme, other
-    finally:
-        server.stop()
-
-
-def send(server: Server, secret: str, sender: str, body: str, to: str = "+15550000001") -> str:
-    with server.client(secret) as api:
-        r = api.post("/v1/messages", json={"from": sender, "to": to, "body": body})
-        assert r.status_code == 202, r.text
-        return str(r.json()["messages"][0]["id"])
-
-
-def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(f"{url}/dashboard")
-    assert page.url == f"{url}/dashboard/login"  # signed out: sent to the form
-    page.get_by_label("Username").fill(username)
-    page.keyboard.press("Tab")  # keyboard only: the labels and the order of the fields
-    page.keyboard.type(password)
-    page.keyboard.press("Enter")
+    yield from dashboard_server(tmp_path_factory)
 
 
 def test_sign_in_pages_resubmit_forward_and_sign_out(

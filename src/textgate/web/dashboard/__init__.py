@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from textgate.api.deps import now_of, run_db
 from textgate.api.errors import STATUS_BY_KIND
@@ -29,119 +27,28 @@ from textgate.domain.phone import parse_sender
 from textgate.service.accounts import get_account
 from textgate.service.dashboard import overview, resend
 from textgate.service.messages import get_message, list_messages, message_events_view
-from textgate.service.operators import operator_exists, shared_secret, verify_operator
+from textgate.service.operators import verify_operator
 from textgate.service.users import verify_password
+from textgate.web.dashboard.common import (
+    HERE,
+    PAGE_HEADERS,
+    CsrfRefused,
+    SignedOut,
+    account_of,
+    checked_form,
+    render,
+    router,
+    sessions_of,
+    templates,
+    viewer_of,
+)
 from textgate.web.dashboard.session import Session, Sessions
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
-#: Security headers of every page: scripts and styles from the gateway only, no framing.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-class SignedOut(Exception):
-    """The request needs a session it does not have."""
-
-
-async def _sessions(request: Request) -> Sessions:
-    app = request.app
-    sessions: Sessions | None = getattr(app.state, "dashboard_sessions", None)
-    if sessions is None:
-        lock: asyncio.Lock = app.state.dashboard_lock
-        async with lock:
-            sessions = getattr(app.state, "dashboard_sessions", None)
-            if sessions is None:
-                configured = app.state.settings.secret_key
-                now = now_of(request)
-                secret = await run_db(
-                    request, lambda conn: shared_secret(conn, "dashboard_session", configured, now=now)
-                )
-                sessions = app.state.dashboard_sessions = Sessions(secret)
-    return sessions
-
-
-async def _viewer(request: Request) -> tuple[Sessions, Session, dict[str, Any]]:
-    """The signed-in session and who it is: ``{"kind", "name", "account_id"}``; raises SignedOut."""
-    sessions = await _sessions(request)
-    session = sessions.read(request)
-    if session is None:
-        raise SignedOut
-
-    def who(conn: Any) -> dict[str, Any] | None:
-        if session.kind == "operator":
-            return (
-                {"kind": "operator", "name": "operator", "account_id": None}
-                if operator_exists(conn, session.subject)
-                else None
-            )
-        try:
-            account = get_account(conn, session.subject)
-        except NotFound:
-            return None
-        if account.status != "active":
-            return None
-        return {"kind": "account", "name": account.name, "account_id": account.id}
-
-    viewer = await run_db(request, who)
-    if viewer is None:
-        raise SignedOut
-    return sessions, session, viewer
-
-
-def _page(
-    request: Request,
-    template: str,
-    sessions: Sessions,
-    session: Session,
-    viewer: dict[str, Any],
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    response = templates.TemplateResponse(
-        request,
-        template,
-        {"viewer": viewer, "csrf": sessions.csrf_token(session.sid), **context},
-        status_code=status_code,
-        headers=PAGE_HEADERS,
-    )
-    sessions.write(request, response, session)  # renewed: the idle timer starts again
-    return response
-
-
-async def _checked_form(request: Request, sessions: Sessions, session: Session) -> dict[str, str]:
-    form = await request.form()
-    token = form.get("csrf") or request.headers.get("x-csrf-token")
-    if not sessions.csrf_ok(session.sid, token if isinstance(token, str) else None):
-        raise CsrfRefused
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-class CsrfRefused(Exception):
-    """A state-changing request without its CSRF token."""
-
-
-def _account_of(viewer: dict[str, Any], requested: str | None) -> str:
-    """The account a page is about: the signed-in account's own, or, for an operator, ``account``."""
-    if viewer["kind"] == "account":
-        return str(viewer["account_id"])
-    if not requested:
-        raise ValidationError("choose an account", field="account")
-    return requested
 
 
 # -- sign-in ------------------------------------------------------------------------------------------
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    sessions = await _sessions(request)
+    sessions = await sessions_of(request)
     if sessions.read(request) is not None:
         return RedirectResponse("/dashboard", status_code=303)
     return _login_page(request, sessions, error=None)
@@ -170,7 +77,7 @@ async def login(
     csrf: str = Form(default="", max_length=200),
     operator: str = Form(default=""),
 ) -> Response:
-    sessions = await _sessions(request)
+    sessions = await sessions_of(request)
     pre = request.cookies.get("textgate_signin")
     if not pre or not sessions.csrf_ok(pre, csrf):
         return _login_page(
@@ -209,8 +116,8 @@ async def login(
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    sessions, session, _ = await _viewer(request)
-    await _checked_form(request, sessions, session)
+    sessions, session, _ = await viewer_of(request)
+    await checked_form(request, sessions, session)
     response = RedirectResponse("/dashboard/login", status_code=303)
     Sessions.clear(response)
     return response
@@ -219,7 +126,7 @@ async def logout(request: Request) -> Response:
 # -- pages --------------------------------------------------------------------------------------------
 @router.get("")
 async def overview_page(request: Request, days: int = 1, account: str | None = None) -> Response:
-    sessions, session, viewer = await _viewer(request)
+    sessions, session, viewer = await viewer_of(request)
     days = 7 if days == 7 else 1
     account_id = account if viewer["kind"] == "operator" else viewer["account_id"]
     now = now_of(request)
@@ -227,8 +134,8 @@ async def overview_page(request: Request, days: int = 1, account: str | None = N
     if account_id:
         figures = await run_db(request, lambda conn: overview(conn, account_id, now=now, days=days))
     if request.headers.get("hx-request"):
-        return _page(request, "overview_figures.html", sessions, session, viewer, figures=figures, days=days)
-    return _page(
+        return render(request, "overview_figures.html", sessions, session, viewer, figures=figures, days=days)
+    return render(
         request, "overview.html", sessions, session, viewer, figures=figures, days=days, account=account_id
     )
 
@@ -244,7 +151,7 @@ async def messages_page(
     cursor: str = "",
     account: str = "",
 ) -> Response:
-    sessions, session, viewer = await _viewer(request)
+    sessions, session, viewer = await viewer_of(request)
     filters = {
         "direction": direction,
         "status": status,
@@ -257,7 +164,7 @@ async def messages_page(
     rows: list[dict[str, Any]] = []
     next_cursor = None
     try:
-        account_id = _account_of(viewer, account or None)
+        account_id = account_of(viewer, account or None)
         if direction and direction not in {d.value for d in Direction}:
             raise ValidationError("direction must be inbound or outbound", field="direction")
         if status and status not in {s.value for s in MessageStatus}:
@@ -291,7 +198,7 @@ async def messages_page(
         next_url = "/dashboard/messages?" + urlencode(
             {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}
         )
-    return _page(
+    return render(
         request,
         "messages.html",
         sessions,
@@ -324,10 +231,10 @@ def _date(value: str, field: str) -> datetime | None:
 
 @router.get("/messages/{message_id}")
 async def message_page(request: Request, message_id: str, account: str = "", done: str = "") -> Response:
-    sessions, session, viewer = await _viewer(request)
-    account_id = _account_of(viewer, account or None) if viewer["kind"] == "account" or account else None
+    sessions, session, viewer = await viewer_of(request)
+    account_id = account_of(viewer, account or None) if viewer["kind"] == "account" or account else None
     if account_id is None:
-        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
 
     def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return get_message(conn, account_id, message_id), message_events_view(conn, account_id, message_id)
@@ -335,8 +242,8 @@ async def message_page(request: Request, message_id: str, account: str = "", don
     try:
         message, events = await run_db(request, read)
     except NotFound:
-        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
-    return _page(
+        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+    return render(
         request,
         "message.html",
         sessions,
@@ -361,10 +268,10 @@ async def forward(request: Request, message_id: str) -> Response:
 
 
 async def _resend(request: Request, message_id: str, *, forward: bool) -> Response:
-    sessions, session, viewer = await _viewer(request)
-    form = await _checked_form(request, sessions, session)
+    sessions, session, viewer = await viewer_of(request)
+    form = await checked_form(request, sessions, session)
     account = form.get("account", "")
-    account_id = _account_of(viewer, account or None)
+    account_id = account_of(viewer, account or None)
     to = form.get("to", "").strip() if forward else None
     now = now_of(request)
     try:
@@ -372,7 +279,7 @@ async def _resend(request: Request, message_id: str, *, forward: bool) -> Respon
             raise ValidationError("to: the number to forward to is required", field="to")
         new = await run_db(request, lambda conn: resend(conn, account_id, message_id, to=to, now=now))
     except NotFound:
-        return _page(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
     except TextgateError as exc:
 
         def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -381,7 +288,7 @@ async def _resend(request: Request, message_id: str, *, forward: bool) -> Respon
             )
 
         message, events = await run_db(request, read)
-        return _page(
+        return render(
             request,
             "message.html",
             sessions,
@@ -399,6 +306,17 @@ async def _resend(request: Request, message_id: str, *, forward: bool) -> Respon
 
 
 def install_dashboard(app: FastAPI) -> None:
+    # Each page module adds its routes to ``router`` when imported.
+    from textgate.web.dashboard import (  # noqa: F401
+        contacts,
+        keys,
+        numbers,
+        reports,
+        settings,
+        users,
+        webhooks,
+    )
+
     app.state.dashboard_lock = asyncio.Lock()
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.include_router(router)

@@ -1,0 +1,122 @@
+"""What every dashboard page shares: the router, the templates, the signed-in viewer, page rendering
+with the security headers, CSRF-checked forms and the account a page is about."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from textgate.api.deps import now_of, run_db
+from textgate.domain.errors import NotFound, ValidationError
+from textgate.service.accounts import get_account
+from textgate.service.operators import operator_exists, shared_secret
+from textgate.web.dashboard.session import Session, Sessions
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+#: Security headers of every page: scripts and styles from the gateway only, no framing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class SignedOut(Exception):
+    """The request needs a session it does not have."""
+
+
+async def sessions_of(request: Request) -> Sessions:
+    app = request.app
+    sessions: Sessions | None = getattr(app.state, "dashboard_sessions", None)
+    if sessions is None:
+        lock: asyncio.Lock = app.state.dashboard_lock
+        async with lock:
+            sessions = getattr(app.state, "dashboard_sessions", None)
+            if sessions is None:
+                configured = app.state.settings.secret_key
+                now = now_of(request)
+                secret = await run_db(
+                    request, lambda conn: shared_secret(conn, "dashboard_session", configured, now=now)
+                )
+                sessions = app.state.dashboard_sessions = Sessions(secret)
+    return sessions
+
+
+async def viewer_of(request: Request) -> tuple[Sessions, Session, dict[str, Any]]:
+    """The signed-in session and who it is: ``{"kind", "name", "account_id"}``; raises SignedOut."""
+    sessions = await sessions_of(request)
+    session = sessions.read(request)
+    if session is None:
+        raise SignedOut
+
+    def who(conn: Any) -> dict[str, Any] | None:
+        if session.kind == "operator":
+            return (
+                {"kind": "operator", "name": "operator", "account_id": None}
+                if operator_exists(conn, session.subject)
+                else None
+            )
+        try:
+            account = get_account(conn, session.subject)
+        except NotFound:
+            return None
+        if account.status != "active":
+            return None
+        return {"kind": "account", "name": account.name, "account_id": account.id}
+
+    viewer = await run_db(request, who)
+    if viewer is None:
+        raise SignedOut
+    return sessions, session, viewer
+
+
+def render(
+    request: Request,
+    template: str,
+    sessions: Sessions,
+    session: Session,
+    viewer: dict[str, Any],
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"viewer": viewer, "csrf": sessions.csrf_token(session.sid), **context},
+        status_code=status_code,
+        headers=PAGE_HEADERS,
+    )
+    sessions.write(request, response, session)  # renewed: the idle timer starts again
+    return response
+
+
+async def checked_form(request: Request, sessions: Sessions, session: Session) -> dict[str, str]:
+    form = await request.form()
+    token = form.get("csrf") or request.headers.get("x-csrf-token")
+    if not sessions.csrf_ok(session.sid, token if isinstance(token, str) else None):
+        raise CsrfRefused
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+class CsrfRefused(Exception):
+    """A state-changing request without its CSRF token."""
+
+
+def account_of(viewer: dict[str, Any], requested: str | None) -> str:
+    """The account a page is about: the signed-in account's own, or, for an operator, ``account``."""
+    if viewer["kind"] == "account":
+        return str(viewer["account_id"])
+    if not requested:
+        raise ValidationError("choose an account", field="account")
+    return requested

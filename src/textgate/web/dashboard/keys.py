@@ -1,0 +1,3 @@
+"""API keys: create (the secret shown once), list, revoke."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Reports: the five Text-Connect report types, downloadable as CSV."""
+
+from __future__ import annotations

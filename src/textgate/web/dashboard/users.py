@@ -1,0 +1,3 @@
+"""Users (sub-accounts), credit transfers and the credits ledger."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Webhooks: endpoints, deliveries with their attempts and answers, replay."""
+
+from __future__ import annotations
