@@ -210,28 +210,58 @@ def db_upgrade() -> None:
     out.print(f"database at revision {current_revision(engine)}")
 
 
+def read_password(from_stdin: bool) -> str:
+    """The first line of standard input (``--password-stdin``); passwords never go on the command line,
+    where other users of the machine could read them in the process list."""
+    if not from_stdin:
+        fail("give the password on standard input with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("no password on standard input")
+    return password
+
+
 # -- accounts, keys, numbers, credits -----------------------------------------------------------------
 @accounts_app.command("create")
 def accounts_create(
     name: Annotated[str, typer.Argument(help="Account name.")],
     credits: Annotated[int, typer.Option(help="Opening credits.")] = 0,
     region: Annotated[str | None, typer.Option(help="Default region for national numbers, e.g. AU.")] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", help="Dashboard sign-in name (with --password-stdin).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the dashboard password from standard input.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Create an account and its first API key (the secret is shown once).
+    """Create an account and its first API key (the secret is shown once); with --username and
+    --password-stdin, also its dashboard sign-in (in the same transaction).
 
     Example: textgate accounts create acme --credits 1000 --region AU --json
+    Example: echo "$PASSWORD" | textgate accounts create acme --username acme-admin --password-stdin
     """
     from textgate.service.accounts import create_account
+    from textgate.service.users import set_login
 
+    if (username is None) != (not password_stdin):
+        fail("--username and --password-stdin go together: the sign-in needs both")
+    password = read_password(True) if username is not None else None
     settings = Settings()
-    account, key = in_tx(
-        lambda c: create_account(
-            c, name, now=utcnow(), credits=credits, region=region or settings.default_region
+
+    def create(conn: Any) -> Any:
+        made = create_account(
+            conn, name, now=utcnow(), credits=credits, region=region or settings.default_region
         )
-    )
+        if username is not None and password is not None:
+            set_login(conn, made[0].id, username, password)
+        return made
+
+    account, key = in_tx(create)
     if as_json:
-        emit_json({"account_id": account.id, "key_id": key.key_id, "secret": key.secret})
+        emit_json(
+            {"account_id": account.id, "key_id": key.key_id, "secret": key.secret, "username": username}
+        )
         return
     out.print(f"account [bold]{account.id}[/] ({account.name}, region {account.region}, {credits} credits)")
     out.print(f"key id  [bold]{key.key_id}[/]")

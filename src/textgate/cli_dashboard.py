@@ -6,13 +6,12 @@ line, where other users of the machine could read them in the process list.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from textgate.cli import accounts_app, app, emit_json, fail, in_tx, out
+from textgate.cli import accounts_app, app, emit_json, in_tx, out, read_password
 from textgate.domain.clock import utcnow
 
 operators_app = typer.Typer(help="People who run the gateway: dashboard sign-ins that see every account.")
@@ -21,15 +20,6 @@ app.add_typer(operators_app, name="operators", no_args_is_help=True)
 PASSWORD_STDIN = typer.Option(
     "--password-stdin", help="Read the password from standard input (its first line); required."
 )
-
-
-def read_password(from_stdin: bool) -> str:
-    if not from_stdin:
-        fail("give the password on standard input with --password-stdin (never on the command line)")
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        fail("no password on standard input")
-    return password
 
 
 @accounts_app.command("set-login")

@@ -65,3 +65,27 @@ def test_operators_create_list_and_change_password(env: str) -> None:
     with engine.begin() as conn:
         assert verify_operator(conn, "alice", "second password") == operator_id
     engine.dispose()
+
+
+def test_accounts_create_with_a_login_is_one_transaction(env: str) -> None:
+    r = runner.invoke(
+        app,
+        ["accounts", "create", "acme", "--username", "acme-admin", "--password-stdin", "--json"],
+        input="s3cret pass\n",
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["username"] == "acme-admin"
+    engine = create_engine(env)
+    with engine.begin() as conn:
+        assert verify_password(conn, "acme-admin", "s3cret pass").name == "acme"
+    # A refused password creates no account either (nothing half-written).
+    r = runner.invoke(
+        app, ["accounts", "create", "beta", "--username", "beta-admin", "--password-stdin"], input="short\n"
+    )
+    assert r.exit_code == 1 and "8 to" in r.output
+    # Each option needs the other.
+    r = runner.invoke(app, ["accounts", "create", "gamma", "--username", "gamma-admin"])
+    assert r.exit_code == 1 and "go together" in r.output
+    with engine.begin() as conn:
+        assert set(conn.execute(select(accounts.c.name)).scalars()) == {"acme"}
+    engine.dispose()
