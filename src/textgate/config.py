@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     simulator: dict[str, Any] = Field(default_factory=dict)
     #: Where upstream providers reach this gateway (callback URLs are ``{public_url}/callbacks/{name}``).
     public_url: str = "http://127.0.0.1:8080"
+    #: Where tracked links point (``{short_link_url}/l/{code}``) for accounts with ``link_tracking``;
+    #: None: ``public_url``. Keep it short: every character is in every message (docs/links.md).
+    short_link_url: str | None = None
     #: ``[[connectors]]`` and ``[[routes]]`` tables (see docs/routing.md). None: the simulator alone.
     connectors: list[dict[str, Any]] = Field(default_factory=list)
     routes: list[dict[str, Any]] = Field(default_factory=list)

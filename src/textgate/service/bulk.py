@@ -40,6 +40,7 @@ from textgate.domain.encoding import analyze
 from textgate.domain.errors import ErrorKind, NotFound, ValidationError
 from textgate.domain.message import MessageStatus, MessageType
 from textgate.ids import new_id
+from textgate.service import links
 from textgate.service.accounts import Account, get_account
 from textgate.service.policy import refusals
 from textgate.service.send import (
@@ -261,6 +262,7 @@ def _merge(
         }
     fills = []
     total = 0
+    tracking = links.tracks_links(account.settings)
     for seq, number in conn.execute(select(r.seq, r.number).where(r.bulk_id == bulk_id).order_by(r.seq)):
         body = merge.render(
             p.body, people.get(number) or merge.values_of(name=None, number=number, email=None)
@@ -271,7 +273,7 @@ def _merge(
                 field="body",
                 kind=ErrorKind.INVALID_CONTENT,
             )
-        info = analyze(body)
+        info = analyze(links.measured(body) if tracking else body)
         price = 0 if p.price == 0 else account.prices.price(p.type, info.segments)
         total += price
         fills.append(
@@ -373,7 +375,14 @@ def expand(conn: Connection, bulk_id: str, *, now: datetime, limit: int = CHUNK)
         rows = build_rows(account, req, p, numbers, refused, now=now, batch_id=bulk_id)
         prices = [p.price] * len(rows)
     if rows:
-        store_rows(conn, account.id, rows, source=req.source, now=now)
+        store_rows(
+            conn,
+            account.id,
+            rows,
+            source=req.source,
+            now=now,
+            track_links=links.tracks_links(account.settings),
+        )
         refunds = [
             (m["id"], price)
             for m, price in zip(rows, prices, strict=True)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from textgate.domain.clock import isoformat
 from textgate.domain.errors import NotFound, ValidationError
+from textgate.service.links import clicks_of
 from textgate.store.schema import media_objects, message_events, messages
 
 
@@ -152,13 +153,21 @@ def message_events_view(conn: Connection, account_id: str, message_id: str) -> l
     rows = conn.execute(
         select(message_events).where(message_events.c.message_id == message_id).order_by(message_events.c.id)
     ).all()
-    return [
+    events = [
         {
             "status": r.status,
-            "at": isoformat(r.at),
+            "at": r.at,
             "source": r.source,
             "error_code": r.error_code,
             "detail": r.detail,
         }
         for r in rows
     ]
+    # Visits of the message's tracked links (service/links.py) are entries ``clicked``, source ``link``.
+    clicks = [
+        {"status": "clicked", "at": c["at"], "source": "link", "error_code": None, "detail": c["url"]}
+        for c in clicks_of(conn, message_id)
+    ]
+    if clicks:
+        events = sorted(events + clicks, key=lambda e: e["at"])  # stable: status changes keep their order
+    return [{**e, "at": isoformat(e["at"])} for e in events]

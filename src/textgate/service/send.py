@@ -30,6 +30,7 @@ from textgate.domain.message import Direction, MessageStatus, MessageType
 from textgate.domain.phone import normalize_number, parse_sender
 from textgate.ids import new_id
 from textgate.net import guard_url
+from textgate.service import links
 from textgate.service.accounts import Account
 from textgate.service.messages import message_view
 from textgate.service.policy import Refusal, daily_limit, refusals
@@ -362,7 +363,8 @@ def prepare(conn: Connection, account: Account, req: SendRequest, *, now: dateti
             raise ValidationError("client_ref must not contain control characters", field="client_ref")
     schedule_at, expires_at = _timing(req, now)
     media = _store_media(conn, account, req.media, now) if req.media else None
-    info = analyze(body)
+    # Parts and price of the text as sent: with tracked links, the short links replace the long ones.
+    info = analyze(links.measured(body) if links.tracks_links(account.settings) else body)
     if req.max_segments is not None and info.segments > req.max_segments:
         raise ValidationError(
             f"the message needs {info.segments} parts; this account allows {req.max_segments}",
@@ -450,9 +452,13 @@ def store_rows(
     source: str,
     now: datetime,
     later: bool = False,
+    track_links: bool = False,
 ) -> None:
     """Insert messages and their first events; a message refused at acceptance notifies webhooks now.
-    ``later``: with the group commit's other rows (:func:`~textgate.store.fast.insert_later`)."""
+    ``later``: with the group commit's other rows (:func:`~textgate.store.fast.insert_later`).
+    ``track_links``: the account's links become short links first (service/links.py)."""
+    if track_links:
+        links.rewrite(conn, account_id, rows, now=now, later=later)
     write = insert_later if later else insert_rows
     write(conn, messages, rows)
     write(
@@ -501,7 +507,15 @@ def send_messages(
     # Inside a group commit the rows go in with the group's (nothing here reads them back) - unless a
     # per-recipient daily limit must count this send's messages for the next request in the group.
     later = daily_limit(account) is None
-    store_rows(conn, account.id, rows, source=req.source, now=now, later=later)
+    store_rows(
+        conn,
+        account.id,
+        rows,
+        source=req.source,
+        now=now,
+        later=later,
+        track_links=links.tracks_links(account.settings),
+    )
     if new_balance is not None:
         balance = new_balance + total
         entries = []

@@ -599,3 +599,27 @@ gateway_secrets = Table(
     Column("value", String(200), nullable=False),
     Column("created_at", TS, nullable=False),
 )
+
+# Tracked links (accounts with the ``link_tracking`` setting): each http(s) link of an outbound message
+# becomes ``{short_link_url}/l/{code}``; a visit is recorded and redirected (service/links.py).
+short_links = Table(
+    "short_links",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    # No foreign key: in a group commit the message row is written in the same transaction, later.
+    Column("message_id", String(40), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+link_clicks = Table(
+    "link_clicks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(16), ForeignKey("short_links.code"), nullable=False),
+    Column("message_id", String(40), nullable=False, index=True),
+    Column("at", TS, nullable=False),
+    # sha256 of the visitor's User-Agent, first 16 hex digits: tells visitors apart, keeps no header.
+    Column("agent_hash", String(16), nullable=True),
+)

@@ -28,6 +28,7 @@ from textgate.store.db import make_engine, run_sync
 from textgate.web.dashboard import install_dashboard
 from textgate.web.docs import install_docs
 from textgate.web.limits import BodySizeLimit, RelativeSlashRedirects, TextCheck
+from textgate.web.links import install_links
 from textgate.web.metrics import QueueCounts, remove_owned_dir, render
 from textgate.web.processes import HOP_BY_HOP, ApiProcesses, nudge_parent
 from textgate.webhooks import secrets as webhook_secrets
@@ -134,6 +135,7 @@ def create_app(
     install_error_handlers(app)
     install_docs(app)
     install_dashboard(app)
+    install_links(app, settings.short_link_url or settings.public_url)
     app.include_router(native.router)
     app.include_router(webhooks.router)
     app.include_router(platform.router)

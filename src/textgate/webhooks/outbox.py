@@ -18,7 +18,7 @@ from textgate.store.fast import insert_rows
 from textgate.store.schema import webhook_deliveries, webhook_endpoints
 from textgate.webhooks.formats import Endpoint, RenderContext, renderer
 
-EVENT_TYPES = ("message.status", "message.received")
+EVENT_TYPES = ("message.status", "message.received", "message.clicked")
 DEFAULT_RETRY_WINDOW = timedelta(hours=24)
 
 

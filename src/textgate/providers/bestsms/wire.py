@@ -182,6 +182,22 @@ def report_fields(
             "Detail": f"SMSParts:{inbound['segments']}",
         }
         sender = _sender_of(thread.get("meta"))
+    elif event_type == "message.clicked":
+        # "For additional analytics, this will be UPDATED"; Result is the event's description.
+        click = data.get("click") or {}
+        row = message_row(ctx.conn, str(data["id"])) or {}
+        ref = str(data.get("client_ref") or data["id"])
+        fields = {
+            "Type": "SMS",
+            "Destination": str(data["to"]),
+            "SentTime": report_time(_when(click.get("at"), ctx.now), tz),
+            "Status": "UPDATED",
+            "Result": f"Link clicked: {click.get('url', '')}",
+            "Message": "",
+            "Price": opts.price(0, account.settings),
+            "Detail": f"SMSParts:{data.get('segments') or 1}",
+        }
+        sender = _sender_of(row.get("meta"))
     else:
         return None
     fields.update(

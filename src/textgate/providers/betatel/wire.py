@@ -122,3 +122,5 @@ def render_event(event_type: str, data: dict[str, Any], _ep: Endpoint, _ctx: Ren
 
 
 FORMATS: dict[str, Renderer] = {"betatel": render_event}
+#: Status changes and inbound messages: the provider has no event for a link visit.
+FORMAT_EVENTS: dict[str, frozenset[str]] = {"betatel": frozenset({"message.status", "message.received"})}

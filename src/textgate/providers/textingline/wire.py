@@ -273,3 +273,5 @@ def render_event(event_type: str, data: dict[str, Any], _ep: Endpoint, ctx: Rend
 
 
 FORMATS: dict[str, Renderer] = {FORMAT: render_event}
+#: Status changes and inbound messages: the provider has no event for a link visit.
+FORMAT_EVENTS: dict[str, frozenset[str]] = {FORMAT: frozenset({"message.status", "message.received"})}
