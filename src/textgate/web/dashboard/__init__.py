@@ -11,12 +11,15 @@ throttle: session.py.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from textgate.api.deps import now_of, run_db
@@ -26,7 +29,19 @@ from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
 from textgate.service.accounts import get_account
 from textgate.service.dashboard import overview, resend
-from textgate.service.messages import get_message, list_messages, message_events_view
+from textgate.service.dashboard_messages import (
+    EXPORT_BATCH,
+    EXPORT_COLUMNS,
+    EXPORT_MAX,
+    SEARCH_SCAN,
+    MessageFilter,
+    MessagePage,
+    export_row,
+    message_thread,
+    search_messages,
+    text_words,
+)
+from textgate.service.messages import content_disposition, get_message, message_events_view
 from textgate.service.operators import verify_operator
 from textgate.service.users import verify_password
 from textgate.web.dashboard.common import (
@@ -148,6 +163,7 @@ async def messages_page(
     number: str = "",
     created_after: str = "",
     created_before: str = "",
+    text: str = "",
     cursor: str = "",
     account: str = "",
 ) -> Response:
@@ -156,61 +172,165 @@ async def messages_page(
         "direction": direction,
         "status": status,
         "number": number,
+        "text": text,
         "created_after": created_after,
         "created_before": created_before,
         "account": account,
     }
     error = None
-    rows: list[dict[str, Any]] = []
-    next_cursor = None
+    error_field = None
+    result = MessagePage([], None)
     try:
-        account_id = account_of(viewer, account or None)
-        if direction and direction not in {d.value for d in Direction}:
-            raise ValidationError("direction must be inbound or outbound", field="direction")
-        if status and status not in {s.value for s in MessageStatus}:
-            raise ValidationError(f"unknown status {status!r}", field="status")
-        after = _date(created_after, "created_after")
-        before = _date(created_before, "created_before")
-        peer = parse_sender(number, field="number").value if number else None
+        account_id, build = _message_filter(viewer, filters)
 
-        def page(conn: Any) -> tuple[list[dict[str, Any]], str | None]:
-            region = get_account(conn, account_id).region
-            wanted = parse_sender(number, region=region, field="number").value if number else peer
-            outbound = direction != Direction.INBOUND.value
-            return list_messages(
-                conn,
-                account_id,
-                direction=direction or None,
-                status=status or None,
-                to_addr=wanted if outbound and direction else None,
-                from_addr=wanted if not outbound else None,
-                created_after=after,
-                created_before=before,
-                limit=50,
-                cursor=cursor or None,
-            )
+        def page(conn: Any) -> MessagePage:
+            return search_messages(conn, account_id, build(conn), limit=50, cursor=cursor or None)
 
-        rows, next_cursor = await run_db(request, page)
+        result = await run_db(request, page)
     except TextgateError as exc:
-        error = exc.message
+        error, error_field = exc.message, exc.field
+    query = {k: v for k, v in filters.items() if v}
     next_url = None
-    if next_cursor:
-        next_url = "/dashboard/messages?" + urlencode(
-            {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}
-        )
+    if result.next_cursor:
+        next_url = "/dashboard/messages?" + urlencode({**query, "cursor": result.next_cursor})
+    context: dict[str, Any] = {
+        "rows": result.rows,
+        "filters": filters,
+        "next_url": next_url,
+        "scan_limited": result.scan_limited,
+        "search_scan": SEARCH_SCAN,
+        "error": error,
+        "error_field": error_field,
+        "statuses": [s.value for s in MessageStatus],
+        # The first page follows new messages; an older page stays as it is.
+        "poll_url": None if error or cursor else "/dashboard/messages?" + urlencode(query),
+        "csv_url": "/dashboard/messages.csv?" + urlencode(query),
+        "export_max": EXPORT_MAX,
+    }
+    if request.headers.get("hx-request") and not error:
+        return _fragment(request, "messages.html", "rows", sessions, session, viewer, **context)
     return render(
         request,
         "messages.html",
         sessions,
         session,
         viewer,
-        rows=rows,
-        filters=filters,
-        next_url=next_url,
-        error=error,
-        statuses=[s.value for s in MessageStatus],
         status_code=400 if error else 200,
+        **context,
     )
+
+
+def _message_filter(
+    viewer: dict[str, Any], filters: dict[str, str]
+) -> tuple[str, Callable[[Any], MessageFilter]]:
+    """The account a message list is about and how to build its filter in a transaction (numbers are
+    read in the account's region); raises ValidationError naming the field."""
+    account_id = account_of(viewer, filters["account"] or None)
+    direction, status, number = filters["direction"], filters["status"], filters["number"]
+    if direction and direction not in {d.value for d in Direction}:
+        raise ValidationError("direction must be inbound or outbound", field="direction")
+    if status and status not in {s.value for s in MessageStatus}:
+        raise ValidationError(f"unknown status {status!r}", field="status")
+    after = _date(filters["created_after"], "created_after")
+    before = _date(filters["created_before"], "created_before")
+    peer = parse_sender(number, field="number").value if number else None
+    words = text_words(filters["text"])
+
+    def build(conn: Any) -> MessageFilter:
+        region = get_account(conn, account_id).region
+        wanted = parse_sender(number, region=region, field="number").value if number else peer
+        outbound = direction != Direction.INBOUND.value
+        return MessageFilter(
+            direction=direction or None,
+            status=status or None,
+            to_addr=wanted if outbound and direction else None,
+            from_addr=wanted if not outbound else None,
+            created_after=after,
+            created_before=before,
+            words=words,
+        )
+
+    return account_id, build
+
+
+def _fragment(
+    request: Request,
+    template: str,
+    block: str,
+    sessions: Sessions,
+    session: Session,
+    viewer: dict[str, Any],
+    **context: Any,
+) -> Response:
+    """One block of a page, for htmx to swap in (the polled list body, a message's live part)."""
+    page = templates.get_template(template)
+    values = {"request": request, "viewer": viewer, "csrf": sessions.csrf_token(session.sid), **context}
+    html = "".join(page.blocks[block](page.new_context(values)))
+    response = HTMLResponse(html, headers=PAGE_HEADERS)
+    sessions.write(request, response, session)
+    return response
+
+
+@router.get("/messages.csv")
+async def messages_csv(
+    request: Request,
+    direction: str = "",
+    status: str = "",
+    number: str = "",
+    created_after: str = "",
+    created_before: str = "",
+    text: str = "",
+    account: str = "",
+) -> Response:
+    """The messages of the current filter as CSV, newest first, at most EXPORT_MAX rows, streamed a
+    batch (one short transaction) at a time."""
+    _, _, viewer = await viewer_of(request)
+    filters = {
+        "direction": direction,
+        "status": status,
+        "number": number,
+        "text": text,
+        "created_after": created_after,
+        "created_before": created_before,
+        "account": account,
+    }
+    try:
+        account_id, build = _message_filter(viewer, filters)
+        wanted = await run_db(request, build)
+    except TextgateError:  # the page shows what is wrong, with 400
+        return await messages_page(request, **filters)
+
+    def batch(cursor: str | None, limit: int) -> Callable[[Any], MessagePage]:
+        return lambda conn: search_messages(
+            conn, account_id, wanted, limit=limit, cursor=cursor, threads=False
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        cursor: str | None = None
+        sent = 0
+        while sent < EXPORT_MAX:
+            page = await run_db(request, batch(cursor, min(EXPORT_BATCH, EXPORT_MAX - sent)))
+            for view in page.rows:
+                writer.writerow(export_row(view))
+            sent += len(page.rows)
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+        yield out.getvalue().encode()
+
+    stamp = now_of(request).strftime("%Y%m%d-%H%M%S")
+    headers = {
+        "Content-Disposition": content_disposition(f"messages-{stamp}.csv"),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _date(value: str, field: str) -> datetime | None:
@@ -235,26 +355,19 @@ async def message_page(request: Request, message_id: str, account: str = "", don
     account_id = account_of(viewer, account or None) if viewer["kind"] == "account" or account else None
     if account_id is None:
         return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
-
-    def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return get_message(conn, account_id, message_id), message_events_view(conn, account_id, message_id)
-
     try:
-        message, events = await run_db(request, read)
+        thread = await run_db(request, lambda conn: message_thread(conn, account_id, message_id))
     except NotFound:
         return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
-    return render(
-        request,
-        "message.html",
-        sessions,
-        session,
-        viewer,
-        message=message,
-        events=events,
-        account=account if viewer["kind"] == "operator" else "",
-        done=done,
-        error=None,
-    )
+    context: dict[str, Any] = {
+        **thread,
+        "account": account if viewer["kind"] == "operator" else "",
+        "done": done,
+        "error": None,
+    }
+    if request.headers.get("hx-request"):
+        return _fragment(request, "message.html", "live", sessions, session, viewer, **context)
+    return render(request, "message.html", sessions, session, viewer, **context)
 
 
 @router.post("/messages/{message_id}/resubmit")

@@ -27,3 +27,23 @@
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSwap", function (event) { draw(event.target); });
 })();
+
+// Contacts: a form with data-confirm asks first; a form with data-progress="ID" shows that element
+// (a "working" status) and disables its buttons while it is sent (the CSV import, answered when done).
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) { return; }
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); return; }
+    var progress = form.getAttribute("data-progress");
+    if (progress) {
+      var status = document.getElementById(progress);
+      if (status) { status.hidden = false; }
+      window.setTimeout(function () {  // after the browser has taken the form's values
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    }
+  });
+})();
