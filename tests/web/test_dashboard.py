@@ -4,12 +4,17 @@ The same flows in a real browser: tests/e2e/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from tests.helpers import Tenant, credits_of, stored_count
 from tests.web.dashboard_kit import PASSWORD, csrf_of, send, sign_in
+from textgate.config import Settings
+from textgate.service import signin_throttle
+from textgate.store.schema import rate_buckets
+from textgate.web.app import create_app
 
 
 def test_signed_out_pages_go_to_the_sign_in_form(setup: tuple[TestClient, Engine, Tenant, Tenant]) -> None:
@@ -128,3 +133,25 @@ def test_assets_are_served_by_the_gateway(setup: tuple[TestClient, Engine, Tenan
     assert len(assets) == 5 and "://" not in page
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+def test_the_throttle_is_shared_by_every_process_on_the_database(
+    setup: tuple[TestClient, Engine, Tenant, Tenant], tmp_path: Path
+) -> None:
+    """Failures counted by one gateway hold on another one using the same database (another node or API
+    process), per username and per address, until the window passes."""
+    client, engine, *_ = setup
+    for _ in range(3):
+        assert sign_in(client, "other-admin", "nope nope").status_code == 401
+    second = create_app(Settings(database_url=str(engine.url)), workers=False)
+    with TestClient(second, base_url="http://127.0.0.1") as other_node:
+        for _ in range(2):
+            assert sign_in(other_node, "other-admin", "still wrong").status_code == 401
+        r = sign_in(other_node, "other-admin")
+        assert r.status_code == 429 and "Too many failed sign-ins" in r.text
+        assert sign_in(client, "other-admin").status_code == 429
+        # The address is held up too, for any username (five failures from it).
+        assert sign_in(other_node, "acme-admin").status_code == 429
+    with engine.begin() as conn:  # the window passed
+        conn.execute(update(rate_buckets).values(stamp=rate_buckets.c.stamp - signin_throttle.FAILURE_WINDOW))
+    assert sign_in(client, "other-admin").status_code == 303

@@ -34,6 +34,8 @@ from textgate.service.accounts import (
     update_account,
     zone_of,
 )
+from textgate.service.links import base_url as links_base_url
+from textgate.service.links import tracks_links
 from textgate.service.lists import find_list, list_lists
 from textgate.service.optouts import HELP_WORDS, REPLY_SETTINGS, START_WORDS, STOP_WORDS
 from textgate.store.schema import api_keys, numbers, webhook_endpoints
@@ -287,6 +289,7 @@ ACCOUNT_FIELDS: tuple[tuple[str, str, str], ...] = (
     (bestsms.MAX_PARTS, "parts", "BestSMS part limit"),
     (bestsms.REPLY_WINDOW_HOURS, "hours", "BestSMS reply window (hours)"),
     (bestsms.FROM, "sender", "BestSMS default sender"),
+    ("link_tracking", "flag", "Tracked links: send links as short links that record clicks"),
 )
 #: Settings only an operator may change.
 OPERATOR_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -329,6 +332,7 @@ def settings_view(conn: Connection, account_id: str) -> dict[str, Any]:
         "blocked_prefixes": ", ".join(map(str, s.get("blocked_prefixes") or ())),
         "daily_limit_per_number": str(s.get("daily_limit_per_number") or ""),
         "status": account.status,
+        "link_tracking": tracks_links(s),
     }
     for word, (key, default) in REPLY_SETTINGS.items():
         values[key] = str(s.get(key, default) or "")
@@ -337,6 +341,7 @@ def settings_view(conn: Connection, account_id: str) -> dict[str, Any]:
         "account_id": account.id,
         "name": account.name,
         "values": values,
+        "short_link_base": links_base_url(),
         "keywords": {
             "stop": sorted(STOP_WORDS),
             "start": sorted(START_WORDS),

@@ -15,7 +15,8 @@ Design choices:
   outbound message of the account, at or before it, sent from the number the inbound message came to,
   to the number it came from. The replies of an outbound message are therefore the inbound messages of
   that pair from its time until the next outbound message of the pair. Both look-ups are ranges of
-  ``ix_messages_account_to`` (account, to number, created).
+  ``ix_messages_account_to`` (account, to number, created), written (max/min, a subquery) so that
+  SQLite's planner takes that index rather than walking the account's messages in created order.
 * **CSV export** goes page by page (``EXPORT_BATCH`` rows a transaction, keyset cursors, newest first)
   and stops at ``EXPORT_MAX`` rows, so it streams in bounded memory and never holds one long transaction.
   Cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a
@@ -29,13 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from textgate.domain.errors import ValidationError
 from textgate.domain.message import Direction
 from textgate.domain.phone import normalize_number
 from textgate.service.accounts import Account
 from textgate.service.contacts import Contact, get_contact, plausible_id
+from textgate.service.dashboard_ops import message_deliveries
 from textgate.service.messages import (
     decode_cursor,
     encode_cursor,
@@ -190,18 +192,20 @@ def _answered(conn: Connection, account_id: str, sender: str, number: str, at: d
     """The id of the outbound message answered by an inbound one from ``sender`` to the account's
     ``number`` at ``at`` (see the module docstring), or None."""
     m = messages.c
-    return conn.execute(
-        select(m.id)
-        .where(
-            m.account_id == account_id,
-            m.to_addr == sender,
-            m.created_at <= at,
-            m.direction == Direction.OUTBOUND.value,
-            m.from_addr == number,
-        )
-        .order_by(m.created_at.desc(), m.id.desc())
-        .limit(1)
+    pair = (
+        m.account_id == account_id,
+        m.to_addr == sender,
+        m.direction == Direction.OUTBOUND.value,
+        m.from_addr == number,
+    )
+    # The latest (created, id) of the pair at or before ``at``: its time as a max(), then the greatest id
+    # at that time, each a range of ix_messages_account_to. (ORDER BY created DESC, id DESC LIMIT 1 has
+    # SQLite walk ix_messages_account_created back through the account's messages until the pair's.)
+    latest = select(func.max(m.created_at)).where(*pair, m.created_at <= at).scalar_subquery()
+    found: str | None = conn.execute(
+        select(func.max(m.id)).where(*pair, m.created_at == latest)
     ).scalar_one_or_none()
+    return found
 
 
 def _replies(conn: Connection, account_id: str, outbound: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -213,11 +217,13 @@ def _replies(conn: Connection, account_id: str, outbound: Mapping[str, Any]) -> 
         m.from_addr == outbound["from_addr"],
     )
     at, own_id = outbound["created_at"], outbound["id"]
+    # The time of the pair's next outbound message: a min() over a range of ix_messages_account_to (the
+    # same value as the first of ORDER BY created, id; that ORDER BY has SQLite walk
+    # ix_messages_account_created through the rest of the account instead).
     following = conn.execute(
-        select(m.created_at)
-        .where(*pair, or_(m.created_at > at, and_(m.created_at == at, m.id > own_id)))
-        .order_by(m.created_at, m.id)
-        .limit(1)
+        select(func.min(m.created_at)).where(
+            *pair, m.created_at >= at, or_(m.created_at > at, and_(m.created_at == at, m.id > own_id))
+        )
     ).scalar_one_or_none()
     conditions = [
         m.account_id == account_id,
@@ -228,16 +234,20 @@ def _replies(conn: Connection, account_id: str, outbound: Mapping[str, Any]) -> 
     ]
     if following is not None:
         conditions.append(m.created_at < following)
+    # The candidates by ix_messages_account_to (the inbound messages to the account's number in the
+    # window), then sorted: ordering the query itself would walk ix_messages_account_created.
+    found = select(m.id).where(*conditions)
     rows = conn.execute(
-        select(messages).where(*conditions).order_by(m.created_at, m.id).limit(REPLIES_MAX)
+        select(messages).where(m.id.in_(found)).order_by(m.created_at, m.id).limit(REPLIES_MAX)
     ).all()
     return [message_view(dict(row._mapping)) for row in rows]
 
 
 def message_thread(conn: Connection, account_id: str, message_id: str) -> dict[str, Any]:
     """One message for its page: ``message`` (its view), ``events`` (its timeline), ``replies`` (the
-    inbound messages answering an outbound one, oldest first) and ``reply_to`` (the view of the outbound
-    message an inbound one answers, or None). NotFound for another account's message."""
+    inbound messages answering an outbound one, oldest first), ``reply_to`` (the view of the outbound
+    message an inbound one answers, or None) and ``deliveries`` (the webhook deliveries of its events,
+    with their attempts: service/dashboard_ops.py). NotFound for another account's message."""
     row = get_message_row(conn, account_id, message_id)
     replies: list[dict[str, Any]] = []
     reply_to = None
@@ -252,6 +262,7 @@ def message_thread(conn: Connection, account_id: str, message_id: str) -> dict[s
         "events": message_events_view(conn, account_id, message_id),
         "replies": replies,
         "reply_to": reply_to,
+        "deliveries": message_deliveries(conn, account_id, message_id),
     }
 
 

@@ -27,6 +27,7 @@ from textgate.api.errors import STATUS_BY_KIND
 from textgate.domain.errors import AuthenticationError, NotFound, TextgateError, ValidationError
 from textgate.domain.message import Direction, MessageStatus
 from textgate.domain.phone import parse_sender
+from textgate.service import signin_throttle
 from textgate.service.accounts import get_account
 from textgate.service.dashboard import overview, resend
 from textgate.service.dashboard_messages import (
@@ -41,6 +42,7 @@ from textgate.service.dashboard_messages import (
     search_messages,
     text_words,
 )
+from textgate.service.dashboard_ops import connector_health
 from textgate.service.messages import content_disposition, get_message, message_events_view
 from textgate.service.operators import verify_operator
 from textgate.service.users import verify_password
@@ -99,8 +101,10 @@ async def login(
             request, sessions, error="The form expired: please sign in again.", status_code=403
         )
     client = request.client.host if request.client else "?"
-    keys = (f"user:{username.lower()}", f"ip:{client}")
-    wait = sessions.throttled(*keys)
+    user_key = f"user:{username.lower()}"
+    keys = (user_key, f"ip:{client}")
+    at = now_of(request).timestamp()
+    wait = await run_db(request, lambda conn: signin_throttle.wait(conn, keys, now=at))
     if wait is not None:
         return _login_page(
             request,
@@ -117,12 +121,12 @@ async def login(
     try:
         session = await run_db(request, check)
     except AuthenticationError as exc:
-        sessions.failed(*keys)
+        await run_db(request, lambda conn: signin_throttle.failed(conn, keys, now=at))
         message = (
             "This account is suspended." if exc.context.get("suspended") else "Wrong username or password."
         )
         return _login_page(request, sessions, error=message, status_code=401)
-    sessions.succeeded(*keys)
+    await run_db(request, lambda conn: signin_throttle.succeeded(conn, [user_key]))
     response = RedirectResponse("/dashboard", status_code=303)
     sessions.write(request, response, session)
     response.delete_cookie("textgate_signin", path="/dashboard")
@@ -148,10 +152,29 @@ async def overview_page(request: Request, days: int = 1, account: str | None = N
     figures = None
     if account_id:
         figures = await run_db(request, lambda conn: overview(conn, account_id, now=now, days=days))
+    # Operators see the connectors' live health (the running gateway's own state, as /healthz shows it).
+    health = connector_health(request.app.state.gateway) if viewer["kind"] == "operator" else None
     if request.headers.get("hx-request"):
-        return render(request, "overview_figures.html", sessions, session, viewer, figures=figures, days=days)
+        return render(
+            request,
+            "overview_figures.html",
+            sessions,
+            session,
+            viewer,
+            figures=figures,
+            days=days,
+            health=health,
+        )
     return render(
-        request, "overview.html", sessions, session, viewer, figures=figures, days=days, account=account_id
+        request,
+        "overview.html",
+        sessions,
+        session,
+        viewer,
+        figures=figures,
+        days=days,
+        account=account_id,
+        health=health,
     )
 
 

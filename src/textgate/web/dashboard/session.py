@@ -6,9 +6,8 @@
   expires after :data:`IDLE_SECONDS` without a page view (each view renews it).
 * Every form and state-changing request carries a CSRF token, an HMAC of the session id (the sign-in
   form's, of a pre-session cookie): a POST without the right one is refused with 403.
-* Sign-in is throttled per username and per client address: :data:`MAX_FAILURES` failures within
-  :data:`FAILURE_WINDOW` seconds and further attempts answer 429 until the window has passed. The count is
-  kept per process.
+* Sign-in is throttled per username and per client address, in the database so that every node and
+  API process counts alike: see :mod:`textgate.service.signin_throttle`.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -26,8 +23,6 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 COOKIE = "textgate_session"
 PRE_COOKIE = "textgate_signin"
 IDLE_SECONDS = 30 * 60
-MAX_FAILURES = 5
-FAILURE_WINDOW = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +36,6 @@ class Sessions:
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
         self._signer = URLSafeTimedSerializer(secret, salt="textgate-dashboard-session")
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
 
     # -- cookies ----------------------------------------------------------------------------------------
     def read(self, request: Request) -> Session | None:
@@ -98,32 +92,3 @@ class Sessions:
             secure=request.url.scheme == "https",
             path="/dashboard",
         )
-
-    # -- throttle ---------------------------------------------------------------------------------------
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures[key]
-        while failures and failures[0] <= now - FAILURE_WINDOW:
-            failures.popleft()
-        return failures
-
-    def throttled(self, *keys: str) -> float | None:
-        """Seconds to wait when any of ``keys`` had too many recent failures; None otherwise."""
-        now = time.monotonic()
-        waits = [
-            failures[0] + FAILURE_WINDOW - now
-            for key in keys
-            if len(failures := self._recent(key, now)) >= MAX_FAILURES
-        ]
-        return max(waits) if waits else None
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 100_000:  # bounded memory under a spray of usernames
-            for key in [k for k, v in self._failures.items() if not v]:
-                del self._failures[key]
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)

@@ -1,5 +1,5 @@
 """Settings: region, time zone, prices shown, BestSMS part limit, opt-out keywords and replies, sender
-policy.
+policy, tracked links (the account setting ``link_tracking``, docs/links.md).
 
 An account changes its own preferences (region, time zone, keyword replies, BestSMS defaults); prices,
 sender policy and destination rules are shown read-only and only an operator changes them (as
