@@ -84,19 +84,42 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert httpx.post(f"{server.url}/dashboard/messages/{mine}/resubmit", cookies=cookies).status_code == 403
 
 
-def test_every_page_has_labelled_fields(
+def test_every_page_renders_with_labelled_keyboard_reachable_fields(
     gateway: tuple[Server, dict[str, Any], dict[str, Any]], page: Any
 ) -> None:
+    """Every page the navigation leads to, and every dashboard page linked from those (one level down),
+    renders (200) with no field lacking a label and none taken out of the keyboard order."""
     server, acme, _ = gateway
     mine = send(server, acme["secret"], NUMBER, "labels")
     sign_in(page, server.url, "acme-admin")
     page.wait_for_url(f"{server.url}/dashboard")
-    for path in ("/dashboard", "/dashboard?days=7", "/dashboard/messages", f"/dashboard/messages/{mine}"):
+    nav = page.eval_on_selector_all("nav a", "els => els.map(a => a.getAttribute('href'))")
+    assert len(nav) >= 9, nav
+    start = [*nav, "/dashboard?days=7", f"/dashboard/messages/{mine}"]
+    seen: set[str] = set()
+    queue = [(path, 0) for path in start]
+    while queue:
+        path, depth = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
         response = page.goto(f"{server.url}{path}")
         assert response is not None and response.status == 200, path
-        unlabelled = page.evaluate(
-            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-                 .map(el => el.name)"""
+        problems = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+                 .filter(el => (el.tagName !== 'BUTTON' && !(el.labels && el.labels.length)
+                                && !el.getAttribute('aria-label'))
+                               || el.tabIndex < 0)
+                 .map(el => el.name || el.outerHTML.slice(0, 80))"""
         )
-        assert unlabelled == [], (path, unlabelled)
+        assert problems == [], (path, problems)
+        if depth == 0:
+            links = page.eval_on_selector_all(
+                "main a[href^='/dashboard']", "els => els.map(a => a.getAttribute('href'))"
+            )
+            queue += [
+                (link, 1)
+                for link in links
+                if not link.startswith("/dashboard/static") and ".csv" not in link and "logout" not in link
+            ]
+    assert len(seen) >= 12, sorted(seen)
