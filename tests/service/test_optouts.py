@@ -6,7 +6,13 @@ from sqlalchemy import Engine, select
 from tests.helpers import ManualClock, make_tenant
 from textgate.service.accounts import balance, set_number_status, update_account
 from textgate.service.inbound import receive_inbound
-from textgate.service.optouts import DEFAULT_START_TEXT, DEFAULT_STOP_TEXT, keyword, opted_out
+from textgate.service.optouts import (
+    DEFAULT_START_TEXT,
+    DEFAULT_STOP_TEXT,
+    check_extra_words,
+    keyword,
+    opted_out,
+)
 from textgate.service.send import SendRequest, send_messages
 from textgate.store.schema import messages
 
@@ -116,3 +122,34 @@ def test_a_reply_that_cannot_be_sent_never_loses_the_inbound_message_or_the_opt_
         assert opted_out(conn, t.account.id, ["+15550001234"]) == {"+15550001234"}
         inbound = conn.execute(select(messages.c.body).where(messages.c.direction == "inbound")).scalars()
         assert list(inbound) == ["STOP"]
+
+
+def test_an_account_adds_its_own_keywords_besides_the_standard_ones(engine: Engine) -> None:
+    clock = ManualClock()
+    t = make_tenant(engine, credits=10, now=clock())
+    handset = "+15550001234"
+    with engine.begin() as conn:
+        update_account(conn, t.account.id, settings={"stop_words": ["PARAR"], "start_words": ["ALTA"]})
+    _inbound(engine, clock, handset, t.number, "parar.")
+    assert _send(engine, t, clock, handset)["error_code"] == "opted_out"
+    _inbound(engine, clock, handset, t.number, "Alta")
+    assert _send(engine, t, clock, handset)["status"] == "queued"
+    _inbound(engine, clock, handset, t.number, "stop")  # the standard words still work
+    assert _send(engine, t, clock, handset)["error_code"] == "opted_out"
+    # Another account's words are not this one's.
+    other = make_tenant(engine, name="other", number="+15551230002", credits=10, now=clock())
+    _inbound(engine, clock, handset, other.number, "PARAR")
+    assert _send(engine, other, clock, handset)["status"] == "queued"
+    assert keyword("PARAR") is None and keyword("PARAR", {"stop_words": ["PARAR"]}) == "stop"
+
+
+def test_extra_keywords_are_checked() -> None:
+    assert check_extra_words("stop", "parar, Arret arret", {}) == ["PARAR", "ARRET"]
+    assert check_extra_words("stop", "  ", {}) is None
+    assert check_extra_words("stop", "STOP", {}) is None  # standard already
+    with pytest.raises(ValueError, match="already a START keyword"):
+        check_extra_words("stop", "yes", {})
+    with pytest.raises(ValueError, match="already a HELP keyword"):
+        check_extra_words("stop", "AYUDA", {"help": ["AYUDA"]})
+    with pytest.raises(ValueError, match="not a keyword"):
+        check_extra_words("stop", "no-more", {})

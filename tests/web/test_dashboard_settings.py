@@ -61,6 +61,8 @@ def test_an_account_changes_its_preferences(setup: Setup) -> None:
         stop_text="Bye from Acme.",
         help_text="",
         bestsms_max_parts="3",
+        stop_words="parar, arret",
+        help_words="ayuda",
         # An account's form cannot change what only an operator may.
         price_sms_part="0",
         owned_senders_only="on",
@@ -73,6 +75,8 @@ def test_an_account_changes_its_preferences(setup: Setup) -> None:
     assert account.region == "GB" and account.zone.key == "Europe/London"
     settings = account.settings
     assert settings["bestsms_max_parts"] == 3
+    assert (settings["stop_words"], settings["help_words"]) == (["PARAR", "ARRET"], ["AYUDA"])
+    assert "start_words" not in settings and 'value="PARAR, ARRET"' in shown.text
     assert keyword_reply(settings, "stop") == "Bye from Acme."
     assert keyword_reply(settings, "help") is None  # empty: no reply
     assert keyword_reply(settings, "start") is not None and "start_text" not in settings  # the default
@@ -87,6 +91,7 @@ def test_errors_name_the_field_and_nothing_is_half_written(setup: Setup) -> None
         "region": ("XX", "Region (for national numbers): "),
         "bestsms_max_parts": ("0", "BestSMS part limit: "),
         "bestsms_from": ("a sender far too long", "BestSMS default sender: "),
+        "stop_words": ("PARAR yes", "Extra STOP keywords: "),
     }
     for field, (value, label) in cases.items():
         form = _form(client, stop_text="should not be kept", **{field: value})

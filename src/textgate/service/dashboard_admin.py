@@ -37,7 +37,14 @@ from textgate.service.accounts import (
 from textgate.service.links import base_url as links_base_url
 from textgate.service.links import tracks_links
 from textgate.service.lists import find_list, list_lists
-from textgate.service.optouts import HELP_WORDS, REPLY_SETTINGS, START_WORDS, STOP_WORDS
+from textgate.service.optouts import (
+    EXTRA_WORD_SETTINGS,
+    HELP_WORDS,
+    REPLY_SETTINGS,
+    START_WORDS,
+    STOP_WORDS,
+    check_extra_words,
+)
 from textgate.store.schema import api_keys, numbers, webhook_endpoints
 from textgate.webhooks.endpoints import create_endpoint, delete_endpoint
 from textgate.webhooks.formats import check_format_events, check_options, format_names, renderer
@@ -286,6 +293,9 @@ ACCOUNT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("stop_text", "reply", "Reply to STOP"),
     ("start_text", "reply", "Reply to START"),
     ("help_text", "reply", "Reply to HELP"),
+    ("stop_words", "keywords", "Extra STOP keywords"),
+    ("start_words", "keywords", "Extra START keywords"),
+    ("help_words", "keywords", "Extra HELP keywords"),
     (bestsms.MAX_PARTS, "parts", "BestSMS part limit"),
     (bestsms.REPLY_WINDOW_HOURS, "hours", "BestSMS reply window (hours)"),
     (bestsms.FROM, "sender", "BestSMS default sender"),
@@ -334,6 +344,8 @@ def settings_view(conn: Connection, account_id: str) -> dict[str, Any]:
         "status": account.status,
         "link_tracking": tracks_links(s),
     }
+    for key in EXTRA_WORD_SETTINGS.values():
+        values[key] = ", ".join(map(str, s.get(key) or ()))
     for word, (key, default) in REPLY_SETTINGS.items():
         values[key] = str(s.get(key, default) or "")
         values[f"{word}_default"] = default
@@ -420,6 +432,13 @@ def _parse(kind: str, name: str, raw: str, account: Account) -> Any:
         if price is None or price < 0:
             raise ValidationError(f"{name} must be a number, 0 or more", field=name)
         return None if price == 1 else str(price)
+    if kind == "keywords":
+        mine = next(k for k, key in EXTRA_WORD_SETTINGS.items() if key == name)
+        others = {k: list(account.settings.get(key) or ()) for k, key in EXTRA_WORD_SETTINGS.items()}
+        try:
+            return check_extra_words(mine, text, others)
+        except ValueError as exc:
+            raise ValidationError(f"{name}: {exc}", field=name) from None
     if kind == "prefixes":
         prefixes = [p for p in text.replace(",", " ").split() if p]
         for p in prefixes:

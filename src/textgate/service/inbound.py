@@ -20,7 +20,7 @@ from textgate.ids import new_id
 from textgate.providers.base import InboundPart
 from textgate.service.accounts import get_account
 from textgate.service.messages import message_view
-from textgate.service.optouts import keyword, keyword_reply, opt_in, opt_out
+from textgate.service.optouts import keyword, keyword_reply, one_word, opt_in, opt_out
 from textgate.service.send import MAX_MEDIA_BYTES, SendRequest, send_messages, store_media_object
 from textgate.store.schema import inbound_parts, message_events, messages, numbers
 from textgate.webhooks.outbox import EndpointCache, enqueue_event
@@ -97,9 +97,12 @@ def _handle_keyword(
 ) -> None:
     """STOP / START / HELP from a handset to one of the account's numbers."""
     word = keyword(body)
-    if word is None:
+    if word is None and not one_word(body):  # ordinary texts need no account lookup
         return
     account = get_account(conn, account_id)
+    word = word or keyword(body, account.settings)  # the account's own extra keywords
+    if word is None:
+        return
     if word == "stop":
         opt_out(conn, account_id, handset, word=body.strip().upper(), now=now)
     elif word == "start" and not opt_in(conn, account_id, handset):

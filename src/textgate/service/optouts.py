@@ -5,6 +5,8 @@ not a resubscription, and gets none), the account's help text after HELP (all co
 
 Keywords are matched on the whole message, case-insensitively, ignoring surrounding spaces and
 punctuation, as carriers do (``stop``, ``STOP.``, `` Stop!`` all count; ``please stop calling`` does not).
+An account may add its own keywords (settings ``stop_words``, ``start_words``, ``help_words``: lists of
+words) to the standard ones, which always work: carriers require them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ REPLY_SETTINGS = {
     "help": ("help_text", DEFAULT_HELP_TEXT),
 }
 
+#: The account setting holding each keyword's extra words.
+EXTRA_WORD_SETTINGS = {"stop": "stop_words", "start": "start_words", "help": "help_words"}
+STANDARD_WORDS = {"stop": STOP_WORDS, "start": START_WORDS, "help": HELP_WORDS}
+_WORD = re.compile(r"^[A-Z0-9]{2,20}$")
+
 _TRIM = re.compile(r"^[\s\W_]+|[\s\W_]+$")
 _OPTED = select(opt_outs.c.number).where(
     opt_outs.c.account_id == bindparam("b_account"),
@@ -48,16 +55,45 @@ def keyword_reply(settings: dict[str, object], word: str) -> str | None:
     return str(text) if text else None
 
 
-def keyword(body: str) -> str | None:
-    """``"stop"``, ``"start"``, ``"help"`` or None for an ordinary message."""
+def keyword(body: str, settings: dict[str, object] | None = None) -> str | None:
+    """``"stop"``, ``"start"``, ``"help"`` or None for an ordinary message; ``settings``: the account's,
+    for its own extra keywords."""
     word = _TRIM.sub("", body).upper()
-    if word in STOP_WORDS:
-        return "stop"
-    if word in START_WORDS:
-        return "start"
-    if word in HELP_WORDS:
-        return "help"
+    if len(word) > 20:
+        return None
+    for kind, standard in STANDARD_WORDS.items():
+        if word in standard:
+            return kind
+    for kind, key in EXTRA_WORD_SETTINGS.items():
+        extra = (settings or {}).get(key)
+        if isinstance(extra, list) and word in extra:
+            return kind
     return None
+
+
+def one_word(body: str) -> bool:
+    """Whether ``body`` could be an account's own keyword (one word of letters and digits)."""
+    return bool(_WORD.match(_TRIM.sub("", body).upper()))
+
+
+def check_extra_words(kind: str, text: str, others: dict[str, list[str]]) -> list[str] | None:
+    """An account's extra keywords for ``kind`` from ``text`` (separated by commas or spaces), upper case;
+    None when empty. ``others``: the other kinds' extra words (a word means one thing). Raises ValueError
+    naming the problem."""
+    words: list[str] = []
+    for raw in text.replace(",", " ").split():
+        word = raw.upper()
+        if not _WORD.match(word):
+            raise ValueError(f"{raw!r} is not a keyword: 2 to 20 letters or digits")
+        taken = [k for k, std in STANDARD_WORDS.items() if word in std and k != kind]
+        taken += [k for k, extra in others.items() if word in extra and k != kind]
+        if taken:
+            raise ValueError(f"{word} is already a {taken[0].upper()} keyword")
+        if word not in words and word not in STANDARD_WORDS[kind]:
+            words.append(word)
+    if len(words) > 20:
+        raise ValueError("at most 20 extra keywords")
+    return words or None
 
 
 def opted_out(conn: Connection, account_id: str, numbers: Iterable[str]) -> set[str]:
