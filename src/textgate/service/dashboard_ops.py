@@ -4,8 +4,9 @@
   (``app.state.gateway``), as ``/healthz`` and so ``textgate routes list --url`` read it: each connector's
   own health (up, degraded, down) and, with routing, its circuit breaker, and the routes in the order they
   are tried. Nothing is stored for it. A process that does not run the connectors (``serve`` with its
-  workers off, or one of the API processes of ``TEXTGATE_API_PROCESSES``) has no live state to show and
-  says so; its ``/healthz`` is answered by the process that does.
+  workers off) has no live state to show and says so. One of the API processes of
+  ``TEXTGATE_API_PROCESSES`` asks the ``serve`` process that runs them, through its ``/healthz``
+  (:func:`health_from_healthz`).
 * **Webhook deliveries of a message** (:func:`message_deliveries`): every delivery queued for the
   message (``order_key`` is the message id) to the account's endpoints, deleted ones included (they are
   the message's history), with each attempt.
@@ -21,7 +22,7 @@ from textgate.domain.clock import isoformat
 from textgate.providers.base import Health
 from textgate.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 
-__all__ = ["DELIVERIES_MAX", "connector_health", "message_deliveries"]
+__all__ = ["DELIVERIES_MAX", "connector_health", "health_from_healthz", "message_deliveries"]
 
 #: Deliveries listed on a message's page at most (the oldest first).
 DELIVERIES_MAX = 50
@@ -62,6 +63,42 @@ def connector_health(gateway: Any | None) -> dict[str, Any]:
         route["members"] = [{"name": n, "health": health.get(n, UNKNOWN)} for n in route["connectors"]]
     for c in connectors:
         c["ok"] = c["health"] == Health.UP.value and (c["breaker"] or {}).get("state", "closed") == "closed"
+    return {"running": True, "status": status, "connectors": connectors, "routes": routes}
+
+
+def health_from_healthz(body: dict[str, Any]) -> dict[str, Any]:
+    """:func:`connector_health`'s view from the ``/healthz`` answer of the process that runs the
+    connectors (an API process's parent): its ``connectors`` (name: health) and, with routing, its
+    ``routing`` view."""
+    named = body.get("connectors")
+    if not isinstance(named, dict) or not named:
+        return {"running": False, "status": UNKNOWN, "connectors": [], "routes": []}
+    routing = body.get("routing") if isinstance(body.get("routing"), dict) else None
+    if routing is not None:
+        connectors = [dict(c) for c in routing.get("connectors", [])]
+        routes = [dict(r) for r in routing.get("routes", [])]
+    else:
+        connectors = [
+            {"name": str(n), "type": UNKNOWN, "health": str(h), "breaker": None} for n, h in named.items()
+        ]
+        routes = []
+    health = {c["name"]: c.get("health", UNKNOWN) for c in connectors}
+    for route in routes:
+        route["members"] = [
+            {"name": n, "health": health.get(n, UNKNOWN)} for n in route.get("connectors", [])
+        ]
+    for c in connectors:
+        c["ok"] = (
+            c.get("health") == Health.UP.value and (c.get("breaker") or {}).get("state", "closed") == "closed"
+        )
+    healths = set(health.values())
+    status = (
+        Health.UP.value
+        if healths == {Health.UP.value}
+        else Health.DOWN.value
+        if Health.UP.value not in healths and Health.DEGRADED.value not in healths
+        else Health.DEGRADED.value
+    )
     return {"running": True, "status": status, "connectors": connectors, "routes": routes}
 
 

@@ -128,6 +128,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.forward = forward  # an API process: the parent serve's URL (the dashboard asks it too)
     app.state.engine = engine
     app.state.clock = clock
     app.state.gateway = None

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -42,7 +43,7 @@ from textgate.service.dashboard_messages import (
     search_messages,
     text_words,
 )
-from textgate.service.dashboard_ops import connector_health
+from textgate.service.dashboard_ops import connector_health, health_from_healthz
 from textgate.service.messages import content_disposition, get_message, message_events_view
 from textgate.service.operators import verify_operator
 from textgate.service.users import verify_password
@@ -154,6 +155,8 @@ async def overview_page(request: Request, days: int = 1, account: str | None = N
         figures = await run_db(request, lambda conn: overview(conn, account_id, now=now, days=days))
     # Operators see the connectors' live health (the running gateway's own state, as /healthz shows it).
     health = connector_health(request.app.state.gateway) if viewer["kind"] == "operator" else None
+    if health is not None and not health["running"]:
+        health = await _parent_health(request) or health
     if request.headers.get("hx-request"):
         return render(
             request,
@@ -354,6 +357,20 @@ async def messages_csv(
         "Cache-Control": "no-store",
     }
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+async def _parent_health(request: Request) -> dict[str, Any] | None:
+    """In an API process (``TEXTGATE_API_PROCESSES``): the health of the ``serve`` process that runs the
+    connectors, from its ``/healthz``; None when this is not such a process or it does not answer."""
+    parent = getattr(request.app.state, "forward", None)
+    gateway = request.app.state.gateway
+    if parent is None or gateway is None:
+        return None
+    try:
+        answer = await gateway.http.get(f"{parent}/healthz", timeout=2.0)
+        return health_from_healthz(answer.json())
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 def _date(value: str, field: str) -> datetime | None:
