@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from tests.helpers import Tenant
 from tests.web.dashboard_kit import csrf_of, sign_in
 from textgate.service.contacts import create_contact, create_group, list_contacts, list_groups
 from textgate.service.lists import list_entries, list_lists
+from textgate.store.schema import contacts
 from textgate.web.dashboard import contacts as contacts_pages
 
 Setup = tuple[TestClient, Engine, Tenant, Tenant]
@@ -241,6 +242,37 @@ def test_a_csv_import_reports_every_line_and_keeps_the_good_ones(setup: Setup) -
         "1 line: <strong>1 accepted</strong>, <strong>0 refused</strong>; 0 contacts added, 1 updated"
         in again.text
     )
+
+
+def test_a_csv_import_streams_its_progress_before_the_results(setup: Setup) -> None:
+    """The page up to the results comes at once, then a progress line every 1,000 lines, then the
+    results: a long import shows how far it is without any script."""
+    client, engine, acme, _ = setup
+    sign_in(client, "acme-admin")
+    csrf = csrf_of(client.get("/dashboard/contacts/import").text)
+    text = "".join(f"Person {i},+1555{i:07d}\n" for i in range(2500))
+    chunks: list[str] = []
+    with client.stream(
+        "POST",
+        "/dashboard/contacts/import",
+        data={"csrf": csrf, "duplicates": "refuse"},
+        files={"file": ("many.csv", text.encode(), "text/csv")},
+    ) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        assert r.headers.get("set-cookie", "").startswith("textgate_session=")  # the session renewed
+        chunks = list(r.iter_text())
+    page = "".join(chunks)
+    first = page.index("Imported 1,000 of 2,500 lines")
+    assert first < page.index("Imported 2,000 of 2,500 lines") < page.index("Result of many.csv")
+    assert "Importing many.csv" in chunks[0] and "Result of many.csv" not in chunks[0]
+    assert "2500 lines: <strong>2500 accepted</strong>" in page
+    assert page.rstrip().endswith("</html>")
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(func.count()).select_from(contacts).where(contacts.c.account_id == acme.account.id)
+        ).scalar_one()
+    assert stored == 2500
 
 
 def test_a_csv_import_refuses_what_is_not_a_csv_file(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,12 +18,15 @@ not stored anywhere, and API processes share no memory to keep it in between two
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from html import escape
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 
@@ -646,41 +649,111 @@ async def import_csv(request: Request) -> Response:
         return _import_refused(request, v, account_id, form, f"file: {upload.filename} has no lines")
     ignore, overwrite = DUPLICATES[duplicates]
     now = now_of(request)
+    try:  # an unknown account is a 404 before anything is streamed
+        await run_db(request, lambda conn: get_account(conn, account_id))
+    except NotFound:
+        return _not_found(request, v, f"account {account_id}")
+    return await _stream_import(
+        request, v, account_id, upload.filename, text, duplicates, ignore, overwrite, now
+    )
+
+
+#: Lines between two progress reports of an import.
+IMPORT_STEP = 1000
+_STREAM, _RESULT_START, _RESULT_END = (
+    "<!--textgate:stream-->",
+    "<!--textgate:result-->",
+    "<!--textgate:end-->",
+)
+
+
+async def _stream_import(
+    request: Request,
+    v: Viewer,
+    account_id: str,
+    filename: str,
+    text: str,
+    duplicates: str,
+    ignore: bool,
+    overwrite: bool,
+    now: datetime,
+) -> Response:
+    """The import's page, streamed: the page up to the results at once, then "Imported N of M lines"
+    after every :data:`IMPORT_STEP` lines while the import runs (one transaction, on a database thread),
+    then the per-line results and the rest of the page. The browser shows each part as it arrives (CSS
+    keeps only the latest progress line in view), with no script needed."""
+    viewer = v[2]
+    loop = asyncio.get_running_loop()
+    steps: asyncio.Queue[tuple[int, int] | None] = asyncio.Queue()
+
+    def progress(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(steps.put_nowait, (done, total))
 
     def run(conn: Connection, account: Account) -> ImportReport:
         return import_contacts_csv(
-            conn, account, text, ignore_dupes=ignore, overwrite_dupes=overwrite, now=now
+            conn,
+            account,
+            text,
+            ignore_dupes=ignore,
+            overwrite_dupes=overwrite,
+            now=now,
+            progress=progress,
+            chunk=IMPORT_STEP,
         )
 
-    try:
-        report = await _in_account(request, account_id, run)
-    except NotFound:
-        return _not_found(request, v, f"account {account_id}")
-    except ValidationError as exc:
-        return _import_refused(request, v, account_id, form, f"file: {exc.message}")
+    task = asyncio.ensure_future(_in_account(request, account_id, run))
+    task.add_done_callback(lambda _: steps.put_nowait(None))
+    common = {
+        "form": _Form({"duplicates": duplicates}),
+        "filename": filename,
+        "max_mb": IMPORT_MAX_BYTES // (1024 * 1024),
+        "suffix": _suffix(viewer, account_id),
+        **_common(viewer, account_id),
+    }
+    shell = _show(request, "contact_import.html", v, report=None, streaming=True, **common)
+    head, tail = bytes(shell.body).decode().split(_STREAM, 1)
+
+    async def body() -> AsyncIterator[str]:
+        yield head
+        while (step := await steps.get()) is not None:
+            done, total = step
+            yield f'<p class="import-step">Imported {done:,} of {total:,} lines…</p>\n'
+        yield "</div>"
+        try:
+            report = task.result()
+        except TextgateError as exc:
+            failed = escape(exc.message)
+            yield f'<p class="error" role="alert">The import failed, nothing was imported: {failed}</p>'
+        else:
+            page = _show(request, "contact_import.html", v, **_result_context(report), **common)
+            html = bytes(page.body).decode()
+            yield html[html.index(_RESULT_START) + len(_RESULT_START) : html.index(_RESULT_END)]
+        yield tail
+
+    response = StreamingResponse(body(), media_type="text/html; charset=utf-8")
+    # The page's own headers: the security headers and the renewed session cookie.
+    response.raw_headers.extend(
+        (k, val) for k, val in shell.raw_headers if k not in (b"content-length", b"content-type")
+    )
+    return response
+
+
+def _result_context(report: ImportReport) -> dict[str, Any]:
     counts = {outcome: report.count(outcome) for outcome in OUTCOMES}
     lines = list(report.lines)
     only_problems = len(lines) > LINES_SHOWN
     if only_problems:
         lines = [line for line in lines if line.outcome != SUCCESS][:LINES_SHOWN]
-    return _show(
-        request,
-        "contact_import.html",
-        v,
-        form=_Form({"duplicates": duplicates}),
-        report=report,
-        filename=upload.filename,
-        counts={k: n for k, n in counts.items() if n},
-        accepted=sum(counts[o] for o in ACCEPTED),
-        refused=sum(n for o, n in counts.items() if o not in ACCEPTED),
-        lines=lines,
-        accepted_outcomes=ACCEPTED,
-        only_problems=only_problems,
-        lines_shown=LINES_SHOWN,
-        max_mb=IMPORT_MAX_BYTES // (1024 * 1024),
-        suffix=_suffix(viewer, account_id),
-        **_common(viewer, account_id),
-    )
+    return {
+        "report": report,
+        "counts": {k: n for k, n in counts.items() if n},
+        "accepted": sum(counts[o] for o in ACCEPTED),
+        "refused": sum(n for o, n in counts.items() if o not in ACCEPTED),
+        "lines": lines,
+        "accepted_outcomes": ACCEPTED,
+        "only_problems": only_problems,
+        "lines_shown": LINES_SHOWN,
+    }
 
 
 def _import_refused(
