@@ -252,6 +252,9 @@ messages = Table(
     Index("ix_messages_account_status", "account_id", "status"),
     # Per-recipient daily limits count an account's messages to one number since the start of its day.
     Index("ix_messages_account_to", "account_id", "to_addr", "created_at"),
+    # The dashboard: an account's messages of one status newest first (recent failures, the status
+    # filter), and the overview's counts by status over a period answered from this index alone.
+    Index("ix_messages_account_status_created", "account_id", "status", "created_at", "id", "direction"),
 )
 
 message_events = Table(
