@@ -259,9 +259,8 @@ def accounts_create(
 
     account, key = in_tx(create)
     if as_json:
-        emit_json(
-            {"account_id": account.id, "key_id": key.key_id, "secret": key.secret, "username": username}
-        )
+        created = {"account_id": account.id, "key_id": key.key_id, "secret": key.secret}
+        emit_json(created if username is None else {**created, "username": username})
         return
     out.print(f"account [bold]{account.id}[/] ({account.name}, region {account.region}, {credits} credits)")
     out.print(f"key id  [bold]{key.key_id}[/]")
