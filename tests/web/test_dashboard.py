@@ -155,3 +155,31 @@ def test_the_throttle_is_shared_by_every_process_on_the_database(
     with engine.begin() as conn:  # the window passed
         conn.execute(update(rate_buckets).values(stamp=rate_buckets.c.stamp - signin_throttle.FAILURE_WINDOW))
     assert sign_in(client, "other-admin").status_code == 303
+
+
+def test_a_user_created_by_text_connect_create_user_signs_in_and_sees_only_its_own(
+    setup: tuple[TestClient, Engine, Tenant, Tenant],
+) -> None:
+    """The seed's CreateUser example, then that user signs in to the dashboard with its own username and
+    password and sees its own messages only, not its parent's."""
+    from tests.providers.textconnect import seed
+    from tests.providers.textconnect.util import PATH
+
+    client, _engine, acme, _other = setup
+    parents = send(client, acme, body="the parent's own text")
+    values = {
+        "Child Username": "bob.smith",
+        "Child Password": "correct-horse",
+        "User\u2019s First Name": "Bob",
+        "User\u2019s Last Name": "Smith",
+        "User\u2019s Email": "bob@example.com",
+    }
+    created = client.get(f"{PATH}?{seed.example_query(seed.CREATE_USER_URL, acme.key.secret, **values)}")
+    assert created.text == "1"
+    assert sign_in(client, "bob.smith", "wrong password").status_code == 401
+    assert sign_in(client, "bob.smith", "correct-horse").status_code == 303
+    page = client.get("/dashboard").text
+    who = re.search(r"class=\"who\">([^<]+)<", page)
+    assert who is not None and who.group(1).strip() == "Bob Smith", page
+    assert parents not in client.get("/dashboard/messages").text
+    assert client.get(f"/dashboard/messages/{parents}").status_code == 404
