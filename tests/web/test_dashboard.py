@@ -183,3 +183,18 @@ def test_a_user_created_by_text_connect_create_user_signs_in_and_sees_only_its_o
     assert who is not None and who.group(1).strip() == "Bob Smith", page
     assert parents not in client.get("/dashboard/messages").text
     assert client.get(f"/dashboard/messages/{parents}").status_code == 404
+
+
+def test_a_csrf_token_that_is_not_ascii_is_refused_not_a_crash(
+    setup: tuple[TestClient, Engine, Tenant, Tenant],
+) -> None:
+    client, _engine, acme, _ = setup
+    mine = send(client, acme)
+    assert sign_in(client, "acme-admin").status_code == 303
+    for token in ("é", "%ED%A0%80"):  # a non-ASCII character; a lone surrogate's bytes
+        r = client.post(
+            f"/dashboard/messages/{mine}/resubmit",
+            content=f"csrf={token}".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 403, token

@@ -75,7 +75,10 @@ class Sessions:
         return hmac.new(self._secret, f"csrf:{sid}".encode(), hashlib.sha256).hexdigest()
 
     def csrf_ok(self, sid: str, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(sid), str(token))
+        if not token:
+            return False
+        given = str(token).encode("utf-8", "surrogatepass")  # any text a client sends, in constant time
+        return hmac.compare_digest(self.csrf_token(sid).encode(), given)
 
     def pre_session(self, request: Request) -> str:
         """The sign-in form's own id (a cookie), so the form has a CSRF token before anyone signs in."""
