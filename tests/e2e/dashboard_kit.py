@@ -1,5 +1,5 @@
 """Shared by the dashboard's browser tests: a running gateway with two accounts that sign in, and the
-steps the tests take (send a message over the API, sign in by keyboard)."""
+steps the tests take (send a message over the API, sign in by keyboard, find the unlabelled fields)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,13 @@ def sign_in(page: Any, url: str, username: str, password: str = PASSWORD) -> Non
     page.keyboard.press("Tab")  # keyboard only: the labels and the order of the fields
     page.keyboard.type(password)
     page.keyboard.press("Enter")
+
+
+def unlabelled(page: Any) -> list[str]:
+    """The names of the page's visible form fields that have neither a label nor an aria-label."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+             .map(el => el.name)"""
+    )
+    return found

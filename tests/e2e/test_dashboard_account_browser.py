@@ -9,17 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.dashboard_kit import NUMBER, dashboard_server, send, sign_in
-from tests.e2e.harness import Server
+from tests.e2e.dashboard_kit import NUMBER, dashboard_server, send, sign_in, unlabelled
+from tests.e2e.harness import Receiver, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -32,42 +30,17 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[str]]]:
-    """A local webhook receiver answering 204: its URL and the bodies it got."""
-    got: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers.get("content-length", "0"))).decode())
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
-    server.server_close()
-
-
-def unlabelled(page: Any) -> list[str]:
-    found: list[str] = page.evaluate(
-        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-             .map(el => el.name)"""
-    )
-    return found
+def receiver() -> Iterator[Receiver]:
+    """A local webhook receiver answering 204, recording what it got (tests/e2e/harness.py)."""
+    with Receiver() as rec:
+        yield rec
 
 
 def test_webhook_user_credits_and_report_csv(
-    gateway: Gateway, page: Any, receiver: tuple[str, list[str]], tmp_path: Path
+    gateway: Gateway, page: Any, receiver: Receiver, tmp_path: Path
 ) -> None:
     server, acme, _other = gateway
-    hook_url, received = receiver
+    hook_url = receiver.url
     sign_in(page, server.url, "acme-admin")
     page.wait_for_url(f"{server.url}/dashboard")
 
@@ -89,16 +62,16 @@ def test_webhook_user_credits_and_report_csv(
         assert time.monotonic() < deadline, "no delivery reached the receiver"
         time.sleep(0.3)
         page.reload()
-    assert any(mine in body for body in received)
+    assert any(mine in body.decode() for _headers, body in receiver.requests)
     page.locator("#deliveries tbody tr", has_text="HTTP 204").first.get_by_role("link").click()
     page.wait_for_url(re.compile(r".*/dashboard/webhooks/deliveries/evt_[^?]+$"))
     assert "204" in page.locator("#attempts").inner_text()
-    sent_before = len(received)
+    sent_before = len(receiver.requests)
     page.get_by_role("button", name="Replay").click()
     page.wait_for_url(re.compile(r".*\?done=replayed$"))
     assert page.get_by_role("status").inner_text().startswith("Delivery queued again")
     deadline = time.monotonic() + 20
-    while len(received) == sent_before:  # the worker sends it again
+    while len(receiver.requests) == sent_before:  # the worker sends it again
         assert time.monotonic() < deadline, "the replayed delivery was not sent"
         time.sleep(0.2)
 

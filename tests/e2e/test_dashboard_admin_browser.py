@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.dashboard_kit import NUMBER, dashboard_server, sign_in
+from tests.e2e.dashboard_kit import NUMBER, dashboard_server, sign_in, unlabelled
 from tests.e2e.harness import Server
 
 pytestmark = pytest.mark.e2e
@@ -24,15 +24,6 @@ def gateway(
     yield from dashboard_server(tmp_path_factory)
 
 
-def _unlabelled(page: Any) -> list[str]:
-    found: list[str] = page.evaluate(
-        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-             .map(el => el.name)"""
-    )
-    return found
-
-
 def test_keys_forwarding_and_settings(
     gateway: tuple[Server, dict[str, Any], dict[str, Any]], page: Any
 ) -> None:
@@ -43,7 +34,7 @@ def test_keys_forwarding_and_settings(
     # -- an API key: created, its secret once, used, revoked ------------------------------------------
     page.get_by_role("link", name="API keys", exact=True).click()
     page.wait_for_url(f"{server.url}/dashboard/keys")
-    assert _unlabelled(page) == []
+    assert unlabelled(page) == []
     page.get_by_label("Name", exact=True).fill("browser@acme.example")
     page.get_by_label("BestSMS answers").select_option("plain")
     page.get_by_role("button", name="Create key").click()
@@ -71,7 +62,7 @@ def test_keys_forwarding_and_settings(
     page.get_by_role("link", name="Numbers", exact=True).click()
     page.get_by_role("link", name=f"Manage {NUMBER}").click()
     page.wait_for_url(f"{server.url}/dashboard/numbers/%2B{NUMBER[1:]}")
-    assert _unlabelled(page) == []
+    assert unlabelled(page) == []
     page.get_by_label("Forwarding URL").fill(HOOK)
     page.get_by_label("Format").select_option("textconnect")
     page.get_by_label("Method").select_option("POST")
@@ -89,7 +80,7 @@ def test_keys_forwarding_and_settings(
     # -- a setting ------------------------------------------------------------------------------------
     page.get_by_role("link", name="Settings", exact=True).click()
     page.wait_for_url(f"{server.url}/dashboard/settings")
-    assert _unlabelled(page) == []
+    assert unlabelled(page) == []
     page.get_by_label("Time zone").fill("Mars/Olympus")
     page.get_by_role("button", name="Save settings").click()
     assert page.get_by_role("alert").inner_text().startswith("Time zone: ")

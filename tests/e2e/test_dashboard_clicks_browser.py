@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.dashboard_kit import NUMBER, send, set_login, sign_in
+from tests.e2e.dashboard_kit import NUMBER, send, set_login, sign_in, unlabelled
 from tests.e2e.harness import Server, cli
 
 pytestmark = pytest.mark.e2e
@@ -43,12 +43,7 @@ def test_a_click_on_a_tracked_link_shows_in_the_timeline(
 
     page.get_by_role("link", name="Settings").click()
     page.wait_for_url(f"{server.url}/dashboard/settings")
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-             .map(el => el.name)"""
-    )
-    assert unlabelled == []
+    assert unlabelled(page) == []
     box = page.get_by_label("Tracked links")
     assert not box.is_checked()
     box.focus()

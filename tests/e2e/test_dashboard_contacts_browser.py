@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.dashboard_kit import NUMBER, dashboard_server, send, sign_in
+from tests.e2e.dashboard_kit import NUMBER, dashboard_server, send, sign_in, unlabelled
 from tests.e2e.harness import Server, cli
 
 pytestmark = pytest.mark.e2e
@@ -80,12 +80,8 @@ def test_import_a_csv_file_and_see_every_line(
 
     for path in ("/dashboard/contacts", "/dashboard/contacts/import"):
         page.goto(f"{server.url}{path}")
-        unlabelled = page.evaluate(
-            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-                 .map(el => el.name)"""
-        )
-        assert unlabelled == [], (path, unlabelled)
+        missing = unlabelled(page)
+        assert missing == [], (path, missing)
 
 
 def test_search_messages_by_text_see_a_reply_and_download_the_csv(

@@ -1,9 +1,11 @@
 """Shared by the dashboard's HTTP tests: a gateway with two accounts that can sign in (acme, other) and
-an operator (ops), and the steps every test takes (read the CSRF token, sign in, send a message).
-The ``setup`` fixture is in tests/web/conftest.py."""
+an operator (ops), and the steps every test takes (read the CSRF token, sign in, send a message), and
+for the webhook deliveries: queue an event, one pass of the webhook worker. The ``setup`` fixture is in
+tests/web/conftest.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,9 @@ from textgate.service.operators import create_operator
 from textgate.service.users import set_login
 from textgate.store.db import make_engine
 from textgate.web.app import create_app
+from textgate.webhooks import outbox
+from textgate.webhooks.client import WebhookClient
+from textgate.workers.webhooks import WebhookWorker
 
 Setup = tuple[TestClient, Engine, Tenant, Tenant]
 
@@ -61,3 +66,32 @@ def send(client: TestClient, tenant: Tenant, to: str = "+15550000001", body: str
     )
     assert r.status_code == 202, r.text
     return str(r.json()["messages"][0]["id"])
+
+
+def enqueue(engine: Engine, account_id: str, key: str = "msg_test", status: str = "delivered") -> int:
+    """Queue a ``message.status`` event for the account's endpoints; the number of deliveries made."""
+    with engine.begin() as conn:
+        return outbox.enqueue_event(
+            conn,
+            account_id,
+            "message.status",
+            {"id": key, "status": status},
+            order_key=key,
+            now=datetime.now(UTC),
+        )
+
+
+def send_due(engine: Engine) -> int:
+    """One pass of the webhook worker (the gateway under test runs none)."""
+
+    async def main() -> int:
+        client = WebhookClient()
+        try:
+            worker = WebhookWorker(
+                engine, Settings(allow_private_urls=True, webhook_timeout=5.0), client=client
+            )
+            return await worker.run_once()
+        finally:
+            await client.close()
+
+    return asyncio.run(main())

@@ -6,6 +6,7 @@ an operator; CSRF."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.testclient import TestClient
@@ -32,6 +33,14 @@ def _save(client: TestClient, path: str, account: str = "", **fields: str) -> ob
         **fields,
     }
     return client.post(f"{path}/forwarding", data=data, follow_redirects=False)
+
+
+def _hooks(client: TestClient, tenant: Tenant) -> list[dict[str, Any]]:
+    """The tenant's webhook endpoints, read back over the API."""
+    hooks: list[dict[str, Any]] = client.get(
+        "/v1/webhooks", headers={"Authorization": f"Bearer {tenant.key.secret}"}
+    ).json()["data"]
+    return hooks
 
 
 def test_the_page_lists_the_accounts_numbers(setup: Setup) -> None:
@@ -68,7 +77,7 @@ def test_forwarding_is_saved_shown_and_used_by_the_gateway(setup: Setup) -> None
     assert '<option value="Customers" selected>' in shown.text
     assert PUBLIC in client.get("/dashboard/numbers").text
 
-    hooks = client.get("/v1/webhooks", headers={"Authorization": f"Bearer {acme.key.secret}"}).json()["data"]
+    hooks = _hooks(client, acme)
     (hook,) = hooks
     assert (hook["url"], hook["format"], hook["number"], hook["events"]) == (
         PUBLIC,
@@ -90,9 +99,7 @@ def test_forwarding_is_saved_shown_and_used_by_the_gateway(setup: Setup) -> None
 
     # Changed in place (the same endpoint), now by GET.
     assert _save(client, ACME, url=PUBLIC + "?site=2", method="GET").status_code == 303
-    (again,) = client.get("/v1/webhooks", headers={"Authorization": f"Bearer {acme.key.secret}"}).json()[
-        "data"
-    ]
+    (again,) = _hooks(client, acme)
     assert again["id"] == hook["id"] and again["options"] == {"method": "GET"}
     with engine.begin() as conn:
         receive_inbound(conn, from_addr="+15550000008", to_addr=acme.number, body="yo", now=now, source="t")
@@ -105,10 +112,7 @@ def test_forwarding_is_saved_shown_and_used_by_the_gateway(setup: Setup) -> None
     page = client.get(ACME)
     stop = client.post(f"{ACME}/forwarding/stop", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert stop.status_code == 303 and stop.headers["location"] == f"{ACME}?done=stopped"
-    assert (
-        client.get("/v1/webhooks", headers={"Authorization": f"Bearer {acme.key.secret}"}).json()["data"]
-        == []
-    )
+    assert _hooks(client, acme) == []
 
 
 def test_a_private_url_is_refused_naming_the_field_and_nothing_is_written(setup: Setup) -> None:
@@ -126,10 +130,7 @@ def test_a_private_url_is_refused_naming_the_field_and_nothing_is_written(setup:
     assert bad_method.status_code == 400 and "Method: must be GET or POST" in bad_method.text
     wrong_format = _save(client, ACME, url=PUBLIC, format="standard", auth="x")
     assert wrong_format.status_code == 400 and "auth value: " in wrong_format.text
-    assert (
-        client.get("/v1/webhooks", headers={"Authorization": f"Bearer {acme.key.secret}"}).json()["data"]
-        == []
-    )
+    assert _hooks(client, acme) == []
 
 
 def test_another_accounts_number_is_not_found(setup: Setup) -> None:
@@ -143,10 +144,7 @@ def test_another_accounts_number_is_not_found(setup: Setup) -> None:
     r = client.post(f"{theirs}/forwarding", data={"csrf": csrf, "url": PUBLIC, "format": "textconnect"})
     assert r.status_code == 404
     assert client.post(f"{theirs}/forwarding/stop", data={"csrf": csrf}).status_code == 404
-    assert (
-        client.get("/v1/webhooks", headers={"Authorization": f"Bearer {other.key.secret}"}).json()["data"]
-        == []
-    )
+    assert _hooks(client, other) == []
     # Only an operator changes a number's status.
     assert client.post(f"{ACME}/status", data={"csrf": csrf, "status": "inactive"}).status_code == 403
 
@@ -157,10 +155,7 @@ def test_posts_without_the_csrf_token_are_refused(setup: Setup) -> None:
     r = client.post(f"{ACME}/forwarding", data={"url": PUBLIC, "format": "textconnect"})
     assert r.status_code == 403
     assert client.post(f"{ACME}/forwarding/stop").status_code == 403
-    assert (
-        client.get("/v1/webhooks", headers={"Authorization": f"Bearer {acme.key.secret}"}).json()["data"]
-        == []
-    )
+    assert _hooks(client, acme) == []
 
 
 def test_an_operator_manages_an_accounts_number(setup: Setup) -> None:

@@ -5,13 +5,10 @@ In a browser: tests/e2e/test_dashboard_clicks_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from tests.e2e.harness import Receiver
 from tests.helpers import Tenant, make_tenant
-from tests.web.dashboard_kit import PASSWORD, Setup, csrf_of, send, sign_in
+from tests.web.dashboard_kit import PASSWORD, Setup, csrf_of, enqueue, send, send_due, sign_in
 from textgate.config import Settings
 from textgate.providers.base import Health
 from textgate.service.accounts import get_account
@@ -29,9 +27,7 @@ from textgate.service.operators import create_operator
 from textgate.service.users import set_login
 from textgate.store.db import make_engine
 from textgate.web.app import create_app
-from textgate.webhooks import endpoints, outbox
-from textgate.webhooks.client import WebhookClient
-from textgate.workers.webhooks import WebhookWorker
+from textgate.webhooks import endpoints
 
 
 # -- connector health ---------------------------------------------------------------------------------
@@ -133,59 +129,15 @@ def test_a_process_without_connectors_says_health_is_unknown(setup: Setup) -> No
 # -- webhook deliveries in the timeline ---------------------------------------------------------------
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    """A local receiver answering 204; yields its URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    """A local HTTP receiver answering 204 to every POST (tests/e2e/harness.py); yields its URL."""
+    with Receiver() as rec:
+        yield rec.url
 
 
 def closed_port_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{s.getsockname()[1]}/gone"  # closed when the block ends: refused
-
-
-def send_due(engine: Engine) -> int:
-    """One pass of the webhook worker (the gateway under test runs none)."""
-
-    async def main() -> int:
-        client = WebhookClient()
-        try:
-            worker = WebhookWorker(
-                engine, Settings(allow_private_urls=True, webhook_timeout=5.0), client=client
-            )
-            return await worker.run_once()
-        finally:
-            await client.close()
-
-    return asyncio.run(main())
-
-
-def enqueue(engine: Engine, account_id: str, key: str, status: str = "delivered") -> int:
-    with engine.begin() as conn:
-        return outbox.enqueue_event(
-            conn,
-            account_id,
-            "message.status",
-            {"id": key, "status": status},
-            order_key=key,
-            now=datetime.now(UTC),
-        )
 
 
 def test_the_message_page_lists_its_webhook_deliveries_with_each_attempt(setup: Setup, receiver: str) -> None:

@@ -4,25 +4,18 @@ In a browser: tests/e2e/test_dashboard_account_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import Tenant
-from tests.web.dashboard_kit import csrf_of, sign_in
-from textgate.config import Settings
-from textgate.webhooks import endpoints, outbox
-from textgate.webhooks.client import WebhookClient
-from textgate.workers.webhooks import WebhookWorker
+from tests.e2e.harness import Receiver
+from tests.web.dashboard_kit import Setup, csrf_of, enqueue, send_due, sign_in
+from textgate.webhooks import endpoints
 
-Setup = tuple[TestClient, Engine, Tenant, Tenant]
 PUBLIC_URL = "https://93.184.215.14/hooks/sms"  # a literal public address: no DNS, never contacted
 
 
@@ -42,55 +35,23 @@ def add(client: TestClient, csrf: str, **fields: Any) -> Any:
     return client.post("/dashboard/webhooks", data=data, follow_redirects=False)
 
 
-def enqueue(engine: Engine, account_id: str, key: str = "msg_test") -> int:
+def public_delivery(engine: Engine, account_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An endpoint at PUBLIC_URL (never contacted) and the delivery of an event queued for it."""
     with engine.begin() as conn:
-        return outbox.enqueue_event(
-            conn,
-            account_id,
-            "message.status",
-            {"id": key, "status": "delivered"},
-            order_key=key,
-            now=datetime.now(UTC),
+        ep = endpoints.create_endpoint(
+            conn, account_id, PUBLIC_URL, ["message.status"], now=datetime.now(UTC), allow_private=False
         )
+    enqueue(engine, account_id)
+    with engine.connect() as conn:
+        [delivery] = endpoints.list_deliveries(conn, account_id, ep["id"])
+    return ep, delivery
 
 
 @pytest.fixture
 def receiver() -> Iterator[str]:
-    """A local HTTP receiver answering 204 to every POST; yields its URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
-
-
-def send_due(engine: Engine) -> int:
-    """One pass of the webhook worker (the gateway under test runs none)."""
-
-    async def main() -> int:
-        client = WebhookClient()
-        try:
-            worker = WebhookWorker(
-                engine, Settings(allow_private_urls=True, webhook_timeout=5.0), client=client
-            )
-            return await worker.run_once()
-        finally:
-            await client.close()
-
-    return asyncio.run(main())
+    """A local HTTP receiver answering 204 to every POST (tests/e2e/harness.py); yields its URL."""
+    with Receiver() as rec:
+        yield rec.url
 
 
 def test_the_page_renders_for_an_account_and_an_operator(setup: Setup) -> None:
@@ -232,13 +193,7 @@ def test_a_delivery_shows_its_attempts_and_replay_queues_it_again(setup: Setup, 
 
 def test_a_post_without_the_csrf_token_is_refused(setup: Setup) -> None:
     client, engine, acme, _ = setup
-    with engine.begin() as conn:
-        ep = endpoints.create_endpoint(
-            conn, acme.account.id, PUBLIC_URL, ["message.status"], now=datetime.now(UTC), allow_private=False
-        )
-    enqueue(engine, acme.account.id)
-    with engine.connect() as conn:
-        [delivery] = endpoints.list_deliveries(conn, acme.account.id, ep["id"])
+    ep, delivery = public_delivery(engine, acme.account.id)
     sign_in_as(client, "acme-admin")
     assert client.post("/dashboard/webhooks", data={"url": PUBLIC_URL}).status_code == 403
     assert client.post("/dashboard/webhooks", data={"url": PUBLIC_URL, "csrf": "forged"}).status_code == 403
@@ -250,13 +205,7 @@ def test_a_post_without_the_csrf_token_is_refused(setup: Setup) -> None:
 
 def test_another_accounts_endpoint_and_delivery_are_not_found(setup: Setup) -> None:
     client, engine, _acme, other = setup
-    with engine.begin() as conn:
-        theirs = endpoints.create_endpoint(
-            conn, other.account.id, PUBLIC_URL, ["message.status"], now=datetime.now(UTC), allow_private=False
-        )
-    enqueue(engine, other.account.id)
-    with engine.connect() as conn:
-        [delivery] = endpoints.list_deliveries(conn, other.account.id, theirs["id"])
+    theirs, delivery = public_delivery(engine, other.account.id)
     sign_in_as(client, "acme-admin")
     csrf = page_csrf(client)
     listing = client.get("/dashboard/webhooks")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -54,11 +54,13 @@ from textgate.web.dashboard.common import (
     SignedOut,
     account_of,
     checked_form,
+    not_found,
     render,
     router,
     sessions_of,
     templates,
     viewer_of,
+    with_account,
 )
 from textgate.web.dashboard.session import Session, Sessions
 
@@ -157,20 +159,11 @@ async def overview_page(request: Request, days: int = 1, account: str | None = N
     health = connector_health(request.app.state.gateway) if viewer["kind"] == "operator" else None
     if health is not None and not health["running"]:
         health = await _parent_health(request) or health
-    if request.headers.get("hx-request"):
-        return render(
-            request,
-            "overview_figures.html",
-            sessions,
-            session,
-            viewer,
-            figures=figures,
-            days=days,
-            health=health,
-        )
+    # htmx asks for the figures alone, every few seconds.
+    template = "overview_figures.html" if request.headers.get("hx-request") else "overview.html"
     return render(
         request,
-        "overview.html",
+        template,
         sessions,
         session,
         viewer,
@@ -181,20 +174,17 @@ async def overview_page(request: Request, days: int = 1, account: str | None = N
     )
 
 
-@router.get("/messages")
-async def messages_page(
-    request: Request,
+def _message_filters(
     direction: str = "",
     status: str = "",
     number: str = "",
     created_after: str = "",
     created_before: str = "",
     text: str = "",
-    cursor: str = "",
     account: str = "",
-) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    filters = {
+) -> dict[str, str]:
+    """The message list's filter, from the query string."""
+    return {
         "direction": direction,
         "status": status,
         "number": number,
@@ -203,6 +193,13 @@ async def messages_page(
         "created_before": created_before,
         "account": account,
     }
+
+
+@router.get("/messages")
+async def messages_page(
+    request: Request, cursor: str = "", filters: dict[str, str] = Depends(_message_filters)
+) -> Response:
+    sessions, session, viewer = await viewer_of(request)
     error = None
     error_field = None
     result = MessagePage([], None)
@@ -298,33 +295,15 @@ def _fragment(
 
 
 @router.get("/messages.csv")
-async def messages_csv(
-    request: Request,
-    direction: str = "",
-    status: str = "",
-    number: str = "",
-    created_after: str = "",
-    created_before: str = "",
-    text: str = "",
-    account: str = "",
-) -> Response:
+async def messages_csv(request: Request, filters: dict[str, str] = Depends(_message_filters)) -> Response:
     """The messages of the current filter as CSV, newest first, at most EXPORT_MAX rows, streamed a
     batch (one short transaction) at a time."""
     _, _, viewer = await viewer_of(request)
-    filters = {
-        "direction": direction,
-        "status": status,
-        "number": number,
-        "text": text,
-        "created_after": created_after,
-        "created_before": created_before,
-        "account": account,
-    }
     try:
         account_id, build = _message_filter(viewer, filters)
         wanted = await run_db(request, build)
     except TextgateError:  # the page shows what is wrong, with 400
-        return await messages_page(request, **filters)
+        return await messages_page(request, filters=filters)
 
     def batch(cursor: str | None, limit: int) -> Callable[[Any], MessagePage]:
         return lambda conn: search_messages(
@@ -394,11 +373,11 @@ async def message_page(request: Request, message_id: str, account: str = "", don
     sessions, session, viewer = await viewer_of(request)
     account_id = account_of(viewer, account or None) if viewer["kind"] == "account" or account else None
     if account_id is None:
-        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+        return not_found(request, sessions, session, viewer, message_id)
     try:
         thread = await run_db(request, lambda conn: message_thread(conn, account_id, message_id))
     except NotFound:
-        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+        return not_found(request, sessions, session, viewer, message_id)
     context: dict[str, Any] = {
         **thread,
         "account": account if viewer["kind"] == "operator" else "",
@@ -432,7 +411,7 @@ async def _resend(request: Request, message_id: str, *, forward: bool) -> Respon
             raise ValidationError("to: the number to forward to is required", field="to")
         new = await run_db(request, lambda conn: resend(conn, account_id, message_id, to=to, now=now))
     except NotFound:
-        return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=message_id)
+        return not_found(request, sessions, session, viewer, message_id)
     except TextgateError as exc:
 
         def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -454,8 +433,9 @@ async def _resend(request: Request, message_id: str, *, forward: bool) -> Respon
             done="",
             error=exc.message,
         )
-    suffix = f"?{urlencode({'account': account})}" if viewer["kind"] == "operator" else ""
-    return RedirectResponse(f"/dashboard/messages/{new['id']}{suffix}", status_code=303)
+    return RedirectResponse(
+        with_account(f"/dashboard/messages/{new['id']}", viewer, account), status_code=303
+    )
 
 
 def install_dashboard(app: FastAPI) -> None:

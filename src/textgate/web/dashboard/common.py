@@ -1,14 +1,17 @@
 """What every dashboard page shares: the router, the templates, the signed-in viewer, page rendering
-with the security headers, CSRF-checked forms and the account a page is about."""
+with the security headers, CSRF-checked forms, the account a page is about, links that keep an
+operator's choice of account, and the 404 page; :class:`Page` bundles them for one request."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from textgate.api.deps import now_of, run_db
@@ -120,3 +123,78 @@ def account_of(viewer: dict[str, Any], requested: str | None) -> str:
     if not requested:
         raise ValidationError("choose an account", field="account")
     return requested
+
+
+def chosen_account(viewer: dict[str, Any], account: str) -> str | None:
+    """The account a page is about: the signed-in account's, or the one an operator chose (None: not yet)."""
+    if viewer["kind"] == "account":
+        return str(viewer["account_id"])
+    return account.strip() or None
+
+
+def scope_of(viewer: dict[str, Any], requested: str | None) -> str | None:
+    """As :func:`account_of`, but None for an operator who has not chosen an account yet."""
+    if viewer["kind"] == "operator" and not requested:
+        return None
+    return account_of(viewer, requested)
+
+
+async def account_exists(request: Request, account_id: str) -> bool:
+    try:
+        await run_db(request, lambda conn: get_account(conn, account_id))
+    except NotFound:
+        return False
+    return True
+
+
+def with_account(path: str, viewer: dict[str, Any], account: str | None, **query: str) -> str:
+    """``path`` with ``?account=`` for an operator (and the non-empty ``query``), for links and redirects."""
+    params = {k: v for k, v in query.items() if v}
+    if viewer["kind"] == "operator" and account:
+        params = {"account": account, **params}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def not_found(
+    request: Request, sessions: Sessions, session: Session, viewer: dict[str, Any], what: str
+) -> Response:
+    return render(request, "notfound.html", sessions, session, viewer, status_code=404, what=what)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A signed-in request and who it is (:func:`page_of`), with the answers a page gives."""
+
+    request: Request
+    sessions: Sessions
+    session: Session
+    viewer: dict[str, Any]
+
+    async def form(self) -> dict[str, str]:
+        """The posted form, CSRF-checked (:func:`checked_form`)."""
+        return await checked_form(self.request, self.sessions, self.session)
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return render(
+            self.request, template, self.sessions, self.session, self.viewer, status_code, **context
+        )
+
+    def not_found(self, what: str) -> Response:
+        return not_found(self.request, self.sessions, self.session, self.viewer, what)
+
+    def link(self, path: str, account: str | None, **query: str) -> str:
+        """:func:`with_account` for this viewer."""
+        return with_account(path, self.viewer, account, **query)
+
+
+async def page_of(request: Request) -> Page:
+    """The :class:`Page` of a request; raises SignedOut."""
+    return Page(request, *await viewer_of(request))
+
+
+async def posted_for_account(request: Request) -> tuple[Page, dict[str, str], str | None]:
+    """A POST's :class:`Page`, its CSRF-checked form and the account it is about (:func:`chosen_account`
+    of the form's ``account``)."""
+    page = await page_of(request)
+    form = await page.form()
+    return page, form, chosen_account(page.viewer, form.get("account", ""))

@@ -19,7 +19,8 @@ not stored anywhere, and API processes share no memory to keep it in between two
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any, TypeVar
@@ -207,15 +208,16 @@ async def _contacts_page(
     )
 
 
-async def _form_of(request: Request, v: Viewer) -> tuple[dict[str, str], str]:
+async def _posted(request: Request) -> tuple[Viewer, dict[str, str], str]:
+    """The viewer, a POSTed form (its CSRF token checked) and the account it is for."""
+    v = await viewer_of(request)
     form = await checked_form(request, v[0], v[1])
-    return form, account_of(v[2], form.get("account") or None)
+    return v, form, account_of(v[2], form.get("account") or None)
 
 
 @router.post("/contacts")
 async def add_contact(request: Request) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     now = now_of(request)
     groups = [g for g in (part.strip() for part in form.get("groups", "").split(",")) if g]
 
@@ -279,37 +281,114 @@ async def _refused(
     return await _contacts_page(request, v, account_id, forms={form_name: shown}, status_code=400)
 
 
+async def _delete(
+    request: Request, what: str, fn: Callable[[Connection, Account, str], object], item_id: str
+) -> Response:
+    """The Delete button of a contact, a group or a list (``what``): back to the address book."""
+    v, form, account_id = await _posted(request)
+
+    def delete(conn: Connection, account: Account) -> object:
+        return fn(conn, account, item_id)
+
+    return await _change(
+        request, v, account_id, delete, "/dashboard/contacts", f"{what}-deleted", form_name=what, form=form
+    )
+
+
 @router.post("/contacts/{contact_id}/delete")
 async def remove_contact(request: Request, contact_id: str) -> Response:
+    return await _delete(request, "contact", delete_contact, contact_id)
+
+
+# -- a group's or a list's page -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Paged:
+    """A group's or a list's page: ``read(conn, account, id, cursor)`` gives the thing and a page of its
+    items with ``next_cursor``; ``form`` is the name of the form the page has."""
+
+    what: str
+    path: str
+    template: str
+    form: str
+    read: Callable[[Connection, Account, str, str | None], dict[str, Any]]
+
+
+def _read_group(conn: Connection, account: Account, group_id: str, cursor: str | None) -> dict[str, Any]:
+    group = get_group(conn, account, group_id)
+    members, next_cursor = group_members(conn, account, group.id, limit=PAGE, cursor=cursor)
+    return {"group": group, "members": members, "next_cursor": next_cursor}
+
+
+def _read_list(conn: Connection, account: Account, list_id: str, cursor: str | None) -> dict[str, Any]:
+    found = get_list(conn, account, list_id)
+    entries, next_cursor = list_entries(conn, account, found.id, limit=PAGE, cursor=cursor)
+    return {"dist_list": found, "entries": entries, "next_cursor": next_cursor}
+
+
+GROUP_PAGE = _Paged("group", "/dashboard/contacts/groups", "group.html", "member", _read_group)
+LIST_PAGE = _Paged("list", "/dashboard/contacts/lists", "list.html", "entry", _read_list)
+
+
+async def _open_paged(
+    request: Request, kind: _Paged, item_id: str, account: str, cursor: str, done: str
+) -> Response:
+    """The GET of a group's or a list's page; an operator who names no account finds nothing."""
     v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
-    return await _change(
+    if v[2]["kind"] == "operator" and not account:
+        return _not_found(request, v, f"{kind.what} {item_id}")
+    return await _paged_page(request, v, account_of(v[2], account), kind, item_id, cursor=cursor, done=done)
+
+
+async def _paged_page(
+    request: Request,
+    v: Viewer,
+    account_id: str,
+    kind: _Paged,
+    item_id: str,
+    *,
+    cursor: str = "",
+    done: str = "",
+    forms: dict[str, _Form] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """404 when the group or list is not the account's, 400 for a cursor that is not one."""
+    viewer = v[2]
+    try:
+        data = await _in_account(
+            request, account_id, lambda conn, account: kind.read(conn, account, item_id, cursor or None)
+        )
+    except NotFound:
+        return _not_found(request, v, f"{kind.what} {item_id}")
+    except ValidationError as exc:  # a cursor that is not one
+        return _show(request, "notfound.html", v, status_code=400, what=exc.message)
+    next_url = None
+    if data["next_cursor"]:
+        next_url = f"{kind.path}/{item_id}" + _suffix(viewer, account_id, cursor=data["next_cursor"])
+    return _show(
         request,
+        kind.template,
         v,
-        account_id,
-        lambda conn, account: delete_contact(conn, account, contact_id),
-        "/dashboard/contacts",
-        "contact-deleted",
-        form_name="contact",
-        form=form,
+        status_code=status_code,
+        next_url=next_url,
+        done=DONE.get(done),
+        form=(forms or {}).get(kind.form) or _Form(),
+        suffix=_suffix(viewer, account_id),
+        **data,
+        **_common(viewer, account_id),
     )
 
 
 # -- groups ---------------------------------------------------------------------------------------------
 @router.post("/contacts/groups")
 async def add_group(request: Request) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     now = now_of(request)
+
+    def create(conn: Connection, account: Account) -> None:
+        create_group(conn, account, form.get("name", ""), now=now)
+
     return await _change(
-        request,
-        v,
-        account_id,
-        lambda conn, account: create_group(conn, account, form.get("name", ""), now=now),
-        "/dashboard/contacts",
-        "group-added",
-        form_name="group",
-        form=form,
+        request, v, account_id, create, "/dashboard/contacts", "group-added", form_name="group", form=form
     )
 
 
@@ -317,75 +396,17 @@ async def add_group(request: Request) -> Response:
 async def group_page(
     request: Request, group_id: str, account: str = "", cursor: str = "", done: str = ""
 ) -> Response:
-    v = await viewer_of(request)
-    if v[2]["kind"] == "operator" and not account:
-        return _not_found(request, v, f"group {group_id}")
-    return await _group_page(request, v, account_of(v[2], account), group_id, cursor=cursor, done=done)
-
-
-async def _group_page(
-    request: Request,
-    v: Viewer,
-    account_id: str,
-    group_id: str,
-    *,
-    cursor: str = "",
-    done: str = "",
-    forms: dict[str, _Form] | None = None,
-    status_code: int = 200,
-) -> Response:
-    viewer = v[2]
-
-    def read(conn: Connection, account: Account) -> dict[str, Any]:
-        group = get_group(conn, account, group_id)
-        members, next_cursor = group_members(conn, account, group.id, limit=PAGE, cursor=cursor or None)
-        return {"group": group, "members": members, "next_cursor": next_cursor}
-
-    try:
-        data = await _in_account(request, account_id, read)
-    except NotFound:
-        return _not_found(request, v, f"group {group_id}")
-    except ValidationError as exc:  # a cursor that is not one
-        return _show(request, "notfound.html", v, status_code=400, what=exc.message)
-    next_url = None
-    if data["next_cursor"]:
-        next_url = f"/dashboard/contacts/groups/{group_id}" + _suffix(
-            viewer, account_id, cursor=data["next_cursor"]
-        )
-    return _show(
-        request,
-        "group.html",
-        v,
-        status_code=status_code,
-        next_url=next_url,
-        done=DONE.get(done),
-        form=(forms or {}).get("member") or _Form(),
-        suffix=_suffix(viewer, account_id),
-        **data,
-        **_common(viewer, account_id),
-    )
+    return await _open_paged(request, GROUP_PAGE, group_id, account, cursor, done)
 
 
 @router.post("/contacts/groups/{group_id}/delete")
 async def remove_group(request: Request, group_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
-    return await _change(
-        request,
-        v,
-        account_id,
-        lambda conn, account: delete_group(conn, account, group_id),
-        "/dashboard/contacts",
-        "group-deleted",
-        form_name="group",
-        form=form,
-    )
+    return await _delete(request, "group", delete_group, group_id)
 
 
 @router.post("/contacts/groups/{group_id}/members")
 async def add_member(request: Request, group_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     wanted = form.get("contact", "")
 
     def add(conn: Connection, account: Account) -> None:
@@ -399,6 +420,9 @@ async def add_member(request: Request, group_id: str) -> Response:
             )
         add_to_group(conn, account, group.id, [contact.id])
 
+    def again(forms: dict[str, _Form]) -> Awaitable[Response]:
+        return _paged_page(request, v, account_id, GROUP_PAGE, group_id, forms=forms, status_code=400)
+
     path = f"/dashboard/contacts/groups/{group_id}"
     return await _change(
         request,
@@ -410,14 +434,13 @@ async def add_member(request: Request, group_id: str) -> Response:
         form_name="member",
         form=form,
         default_field="contact",
-        again=lambda forms: _group_page(request, v, account_id, group_id, forms=forms, status_code=400),
+        again=again,
     )
 
 
 @router.post("/contacts/groups/{group_id}/members/remove")
 async def remove_member(request: Request, group_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     contact_id = form.get("contact_id", "")
 
     def remove(conn: Connection, account: Account) -> None:
@@ -425,23 +448,16 @@ async def remove_member(request: Request, group_id: str) -> Response:
         if not remove_from_group(conn, account, group.id, [contact_id]):
             raise NotFound(f"contact {contact_id!r} not found", field="contact_id")
 
+    path = f"/dashboard/contacts/groups/{group_id}"
     return await _change(
-        request,
-        v,
-        account_id,
-        remove,
-        f"/dashboard/contacts/groups/{group_id}",
-        "member-removed",
-        form_name="member",
-        form=form,
+        request, v, account_id, remove, path, "member-removed", form_name="member", form=form
     )
 
 
 # -- distribution lists ---------------------------------------------------------------------------------
 @router.post("/contacts/lists")
 async def add_list(request: Request) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     now = now_of(request)
     fields = [f.strip() for f in form.get("field_names", "").split(",") if f.strip()]
 
@@ -457,75 +473,17 @@ async def add_list(request: Request) -> Response:
 async def list_page(
     request: Request, list_id: str, account: str = "", cursor: str = "", done: str = ""
 ) -> Response:
-    v = await viewer_of(request)
-    if v[2]["kind"] == "operator" and not account:
-        return _not_found(request, v, f"list {list_id}")
-    return await _list_page(request, v, account_of(v[2], account), list_id, cursor=cursor, done=done)
-
-
-async def _list_page(
-    request: Request,
-    v: Viewer,
-    account_id: str,
-    list_id: str,
-    *,
-    cursor: str = "",
-    done: str = "",
-    forms: dict[str, _Form] | None = None,
-    status_code: int = 200,
-) -> Response:
-    viewer = v[2]
-
-    def read(conn: Connection, account: Account) -> dict[str, Any]:
-        found = get_list(conn, account, list_id)
-        entries, next_cursor = list_entries(conn, account, found.id, limit=PAGE, cursor=cursor or None)
-        return {"dist_list": found, "entries": entries, "next_cursor": next_cursor}
-
-    try:
-        data = await _in_account(request, account_id, read)
-    except NotFound:
-        return _not_found(request, v, f"list {list_id}")
-    except ValidationError as exc:
-        return _show(request, "notfound.html", v, status_code=400, what=exc.message)
-    next_url = None
-    if data["next_cursor"]:
-        next_url = f"/dashboard/contacts/lists/{list_id}" + _suffix(
-            viewer, account_id, cursor=data["next_cursor"]
-        )
-    return _show(
-        request,
-        "list.html",
-        v,
-        status_code=status_code,
-        next_url=next_url,
-        done=DONE.get(done),
-        form=(forms or {}).get("entry") or _Form(),
-        suffix=_suffix(viewer, account_id),
-        **data,
-        **_common(viewer, account_id),
-    )
+    return await _open_paged(request, LIST_PAGE, list_id, account, cursor, done)
 
 
 @router.post("/contacts/lists/{list_id}/delete")
 async def remove_list(request: Request, list_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
-    return await _change(
-        request,
-        v,
-        account_id,
-        lambda conn, account: delete_list(conn, account, list_id),
-        "/dashboard/contacts",
-        "list-deleted",
-        form_name="list",
-        form=form,
-    )
+    return await _delete(request, "list", delete_list, list_id)
 
 
 @router.post("/contacts/lists/{list_id}/entries")
 async def add_entry(request: Request, list_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     now = now_of(request)
 
     def add(conn: Connection, account: Account) -> None:
@@ -541,24 +499,27 @@ async def add_entry(request: Request, list_id: str) -> Response:
         )
         add_list_entries(conn, account, found.id, [entry], now=now)
 
+    def again(forms: dict[str, _Form]) -> Awaitable[Response]:
+        return _paged_page(request, v, account_id, LIST_PAGE, list_id, forms=forms, status_code=400)
+
+    path = f"/dashboard/contacts/lists/{list_id}"
     return await _change(
         request,
         v,
         account_id,
         add,
-        f"/dashboard/contacts/lists/{list_id}",
+        path,
         "entry-added",
         form_name="entry",
         form=form,
         default_field="number",
-        again=lambda forms: _list_page(request, v, account_id, list_id, forms=forms, status_code=400),
+        again=again,
     )
 
 
 @router.post("/contacts/lists/{list_id}/entries/remove")
 async def remove_entry(request: Request, list_id: str) -> Response:
-    v = await viewer_of(request)
-    form, account_id = await _form_of(request, v)
+    v, form, account_id = await _posted(request)
     number = form.get("number", "")
 
     def remove(conn: Connection, account: Account) -> None:
@@ -568,16 +529,8 @@ async def remove_entry(request: Request, list_id: str) -> Response:
         except (NotFound, ValidationError):
             raise NotFound(f"entry {number!r} not found", field=None) from None
 
-    return await _change(
-        request,
-        v,
-        account_id,
-        remove,
-        f"/dashboard/contacts/lists/{list_id}",
-        "entry-removed",
-        form_name="entry",
-        form=form,
-    )
+    path = f"/dashboard/contacts/lists/{list_id}"
+    return await _change(request, v, account_id, remove, path, "entry-removed", form_name="entry", form=form)
 
 
 # -- CSV import -----------------------------------------------------------------------------------------

@@ -24,9 +24,15 @@ from textgate.service.dashboard_admin import (
     set_number_forwarding,
     stop_number_forwarding,
 )
-from textgate.web.dashboard.common import checked_form, render, router, viewer_of
-from textgate.web.dashboard.keys import account_exists, chosen_account, field_error, not_found, query
-from textgate.web.dashboard.session import Session, Sessions
+from textgate.web.dashboard.common import (
+    Page,
+    account_exists,
+    chosen_account,
+    page_of,
+    posted_for_account,
+    router,
+)
+from textgate.web.dashboard.forms import field_error
 
 FORWARD_LABELS = {
     "url": "Forwarding URL",
@@ -46,51 +52,43 @@ def number_path(number: str) -> str:
 
 @router.get("/numbers")
 async def numbers_page(request: Request, account: str = "") -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = chosen_account(viewer, account)
+    page = await page_of(request)
+    account_id = chosen_account(page.viewer, account)
     if account_id is not None and not await account_exists(request, account_id):
-        return not_found(request, sessions, session, viewer, f"account {account_id}")
+        return page.not_found(f"account {account_id}")
     rows = await run_db(request, lambda conn: list_numbers(conn, account_id)) if account_id else []
     for row in rows:
-        row["href"] = number_path(row["number"]) + (query(viewer, account_id) if account_id else "")
-    return render(request, "numbers.html", sessions, session, viewer, account=account_id or "", numbers=rows)
+        row["href"] = page.link(number_path(row["number"]), account_id)
+    return page.render("numbers.html", account=account_id or "", numbers=rows)
 
 
 async def _number(
-    request: Request,
-    sessions: Sessions,
-    session: Session,
-    viewer: dict[str, Any],
+    page: Page,
     account_id: str,
     number: str,
     *,
     done: str = "",
-    error: str | None = None,
-    error_field: str | None = None,
+    refused: TextgateError | None = None,
     form: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
+    error, error_field = field_error(refused, FORWARD_LABELS) if refused else (None, None)
     try:
-        view = await run_db(request, lambda conn: number_view(conn, account_id, number))
+        view = await run_db(page.request, lambda conn: number_view(conn, account_id, number))
     except NotFound:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     forwarding = dict(view["forwarding"])
     if form is not None:  # what was typed, shown again with the error
         for key in ("url", "format", "method", "auth", "mailmerge_list"):
             forwarding[key] = form.get(key, "")
-    return render(
-        request,
+    return page.render(
         "number.html",
-        sessions,
-        session,
-        viewer,
-        status_code=status_code,
-        account=account_id if viewer["kind"] == "operator" else "",
+        status_code=400 if refused else 200,
+        account=account_id if page.viewer["kind"] == "operator" else "",
         number=view,
         forwarding=forwarding,
         methods=FORWARD_METHODS,
         action=number_path(view["number"]),
-        back=f"/dashboard/numbers{query(viewer, account_id)}",
+        back=page.link("/dashboard/numbers", account_id),
         done=done,
         error=error,
         error_field=error_field,
@@ -99,20 +97,18 @@ async def _number(
 
 @router.get("/numbers/{number}")
 async def number_page(request: Request, number: str, account: str = "", done: str = "") -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = chosen_account(viewer, account)
+    page = await page_of(request)
+    account_id = chosen_account(page.viewer, account)
     if account_id is None:
-        return not_found(request, sessions, session, viewer, f"number {number}")
-    return await _number(request, sessions, session, viewer, account_id, number, done=done)
+        return page.not_found(f"number {number}")
+    return await _number(page, account_id, number, done=done)
 
 
 @router.post("/numbers/{number}/forwarding")
 async def save_forwarding(request: Request, number: str) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    form = await checked_form(request, sessions, session)
-    account_id = chosen_account(viewer, form.get("account", ""))
+    page, form, account_id = await posted_for_account(request)
     if account_id is None:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     now = now_of(request)
     allow_private = bool(request.app.state.settings.allow_private_urls)
 
@@ -133,67 +129,40 @@ async def save_forwarding(request: Request, number: str) -> Response:
     try:
         await run_db(request, save)
     except NotFound:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     except TextgateError as exc:
-        message, field = field_error(exc, FORWARD_LABELS)
-        return await _number(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            number,
-            error=message,
-            error_field=field,
-            form=form,
-            status_code=400,
-        )
-    return RedirectResponse(number_path(number) + query(viewer, account_id, done="saved"), status_code=303)
+        return await _number(page, account_id, number, refused=exc, form=form)
+    return RedirectResponse(page.link(number_path(number), account_id, done="saved"), status_code=303)
 
 
 @router.post("/numbers/{number}/forwarding/stop")
 async def stop_forwarding(request: Request, number: str) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    form = await checked_form(request, sessions, session)
-    account_id = chosen_account(viewer, form.get("account", ""))
+    page, _, account_id = await posted_for_account(request)
     if account_id is None:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     now = now_of(request)
     try:
         await run_db(request, lambda conn: stop_number_forwarding(conn, account_id, number, now=now))
     except NotFound:
-        return not_found(request, sessions, session, viewer, f"number {number}")
-    return RedirectResponse(number_path(number) + query(viewer, account_id, done="stopped"), status_code=303)
+        return page.not_found(f"number {number}")
+    return RedirectResponse(page.link(number_path(number), account_id, done="stopped"), status_code=303)
 
 
 @router.post("/numbers/{number}/status")
 async def number_status(request: Request, number: str) -> Response:
     """An operator makes the number active or inactive (as ``textgate numbers set-status``)."""
-    sessions, session, viewer = await viewer_of(request)
-    form = await checked_form(request, sessions, session)
-    if viewer["kind"] != "operator":
+    page, form, account_id = await posted_for_account(request)
+    if page.viewer["kind"] != "operator":
         return Response(
             "only an operator may change a number's status", status_code=403, media_type="text/plain"
         )
-    account_id = chosen_account(viewer, form.get("account", ""))
     if account_id is None:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     status = form.get("status", "")
     try:
         await run_db(request, lambda conn: change_number_status(conn, account_id, number, status))
     except NotFound:
-        return not_found(request, sessions, session, viewer, f"number {number}")
+        return page.not_found(f"number {number}")
     except TextgateError as exc:
-        message, field = field_error(exc, FORWARD_LABELS)
-        return await _number(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            number,
-            error=message,
-            error_field=field,
-            status_code=400,
-        )
-    return RedirectResponse(number_path(number) + query(viewer, account_id, done="status"), status_code=303)
+        return await _number(page, account_id, number, refused=exc)
+    return RedirectResponse(page.link(number_path(number), account_id, done="status"), status_code=303)

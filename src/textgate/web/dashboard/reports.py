@@ -10,10 +10,11 @@ API names it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from textgate.api.deps import now_of, run_db
@@ -22,8 +23,8 @@ from textgate.domain.errors import NotFound, TextgateError, ValidationError
 from textgate.service.accounts import Account, get_account
 from textgate.service.dashboard_account import PREVIEW_ROWS, report_csv, report_preview
 from textgate.service.reports import REPORT_TYPES
-from textgate.web.dashboard.common import render, router, viewer_of
-from textgate.web.dashboard.webhooks import form_error, form_status, not_found, scope_of, with_account
+from textgate.web.dashboard.common import Page, page_of, router, scope_of
+from textgate.web.dashboard.forms import form_error, form_status
 
 #: The report types as Text-Connect names them, with what each holds.
 TITLES = {
@@ -49,24 +50,39 @@ def _range(
     return lo, hi, lo, hi
 
 
-@router.get("/reports")
-async def reports_page(
-    request: Request,
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The report a page or a download asks for, as its query string says."""
+
+    account: str
+    kind: str
+    start: str
+    end: str
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {"type": self.kind, "from": self.start, "to": self.end}
+
+
+def _asked(
     account: str = "",
     type: str = "",
     start: str = Query("", alias="from", max_length=40),
     end: str = Query("", alias="to", max_length=40),
-) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = scope_of(viewer, account)
-    kind = type.strip().lower()
+) -> Asked:
+    return Asked(account, type.strip().lower(), start, end)
+
+
+@router.get("/reports")
+async def reports_page(request: Request, asked: Asked = Depends(_asked)) -> Response:
+    page = await page_of(request)
+    account_id = scope_of(page.viewer, asked.account)
+    kind, start, end = asked.kind, asked.start, asked.end
     now = now_of(request)
-    params = {"type": kind, "from": start, "to": end}
     header: list[str] = []
     rows: list[list[str]] = []
     more = False
-    error = None
-    status = 200
+    refused: TextgateError | None = None
     shown_range = None
     if account_id and kind:
 
@@ -84,44 +100,58 @@ async def reports_page(
         try:
             header, rows, more, shown_range = await run_db(request, read)
         except NotFound:
-            return not_found(request, sessions, session, viewer, account_id)
+            return page.not_found(account_id)
         except TextgateError as exc:
-            error = form_error(exc)
-            status = form_status(exc)
-    download = with_account("/dashboard/reports/download", viewer, account_id, **params) if header else None
-    return render(
-        request,
-        "reports.html",
-        sessions,
-        session,
-        viewer,
-        status_code=status,
-        account=account_id or "",
-        titles=TITLES,
-        params=params,
+            refused = exc
+    download = page.link("/dashboard/reports/download", account_id, **asked.params) if header else None
+    return _reports(
+        page,
+        account_id or "",
+        asked.params,
+        refused=refused,
         header=header,
         rows=rows,
+        more=more,
+        shown_range=shown_range,
+        download=download,
+    )
+
+
+def _reports(
+    page: Page,
+    account_id: str,
+    params: dict[str, str],
+    *,
+    refused: TextgateError | None = None,
+    header: list[str] | None = None,
+    rows: list[list[str]] | None = None,
+    more: bool = False,
+    shown_range: tuple[datetime, datetime | None] | None = None,
+    download: str | None = None,
+) -> Response:
+    return page.render(
+        "reports.html",
+        status_code=form_status(refused) if refused else 200,
+        account=account_id,
+        titles=TITLES,
+        params=params,
+        header=header or [],
+        rows=rows or [],
         more=more,
         preview_rows=PREVIEW_ROWS,
         shown_range=shown_range,
         download=download,
-        error=error,
+        error=form_error(refused) if refused else None,
     )
 
 
 @router.get("/reports/download")
-async def report_download(
-    request: Request,
-    account: str = "",
-    type: str = "",
-    start: str = Query("", alias="from", max_length=40),
-    end: str = Query("", alias="to", max_length=40),
-) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = scope_of(viewer, account)
+async def report_download(request: Request, asked: Asked = Depends(_asked)) -> Response:
+    page = await page_of(request)
+    account_id = scope_of(page.viewer, asked.account)
     if not account_id:
-        return not_found(request, sessions, session, viewer, "report")
-    kind = type.strip().lower()
+        return page.not_found("report")
+    kind, start, end = asked.kind, asked.start, asked.end
     now = now_of(request)
 
     def build(conn: Any) -> tuple[str, str]:
@@ -134,26 +164,9 @@ async def report_download(
     try:
         content, name = await run_db(request, build)
     except NotFound:
-        return not_found(request, sessions, session, viewer, account_id)
+        return page.not_found(account_id)
     except TextgateError as exc:
-        return render(
-            request,
-            "reports.html",
-            sessions,
-            session,
-            viewer,
-            status_code=form_status(exc),
-            account=account_id,
-            titles=TITLES,
-            params={"type": kind, "from": start, "to": end},
-            header=[],
-            rows=[],
-            more=False,
-            preview_rows=PREVIEW_ROWS,
-            shown_range=None,
-            download=None,
-            error=form_error(exc),
-        )
+        return _reports(page, account_id, asked.params, refused=exc)
     return Response(
         content,
         media_type="text/csv; charset=utf-8",

@@ -52,15 +52,7 @@ class Sessions:
 
     def write(self, request: Request, response: Response, session: Session) -> None:
         value = self._signer.dumps({"kind": session.kind, "id": session.subject, "sid": session.sid})
-        response.set_cookie(
-            COOKIE,
-            value,
-            max_age=IDLE_SECONDS,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            path="/dashboard",
-        )
+        _set_cookie(request, response, COOKIE, value)
 
     @staticmethod
     def new(kind: str, subject: str) -> Session:
@@ -86,12 +78,17 @@ class Sessions:
 
     @staticmethod
     def write_pre_session(request: Request, response: Response, sid: str) -> None:
-        response.set_cookie(
-            PRE_COOKIE,
-            sid,
-            max_age=IDLE_SECONDS,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            path="/dashboard",
-        )
+        _set_cookie(request, response, PRE_COOKIE, sid)
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    """A session cookie: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` over HTTPS, for IDLE_SECONDS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=IDLE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/dashboard",
+    )

@@ -8,8 +8,6 @@ sender policy and destination rules are shown read-only and only an operator cha
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -22,44 +20,41 @@ from textgate.service.dashboard_admin import (
     change_settings,
     settings_view,
 )
-from textgate.web.dashboard.common import checked_form, render, router, viewer_of
-from textgate.web.dashboard.keys import chosen_account, field_error, not_found, query
-from textgate.web.dashboard.session import Session, Sessions
+from textgate.web.dashboard.common import (
+    Page,
+    chosen_account,
+    page_of,
+    posted_for_account,
+    router,
+)
+from textgate.web.dashboard.forms import field_error
 
 
 async def _settings(
-    request: Request,
-    sessions: Sessions,
-    session: Session,
-    viewer: dict[str, Any],
+    page: Page,
     account_id: str | None,
     *,
     done: str = "",
-    error: str | None = None,
-    error_field: str | None = None,
+    refused: TextgateError | None = None,
     form: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
+    error, error_field = field_error(refused, FIELD_LABELS) if refused else (None, None)
     view = None
     if account_id is not None:
         try:
-            view = await run_db(request, lambda conn: settings_view(conn, account_id))
+            view = await run_db(page.request, lambda conn: settings_view(conn, account_id))
         except NotFound:
-            return not_found(request, sessions, session, viewer, f"account {account_id}")
+            return page.not_found(f"account {account_id}")
         if form is not None:  # what was typed, shown again with the error
-            operator = viewer["kind"] == "operator"
+            operator = page.viewer["kind"] == "operator"
             for name, kind, _ in ACCOUNT_FIELDS + (OPERATOR_FIELDS if operator else ()):
                 if kind == "flag":
                     view["values"][name] = name in form
                 elif name in form:
                     view["values"][name] = form[name]
-    return render(
-        request,
+    return page.render(
         "settings.html",
-        sessions,
-        session,
-        viewer,
-        status_code=status_code,
+        status_code=400 if refused else 200,
         account=account_id or "",
         view=view,
         account_fields=ACCOUNT_FIELDS,
@@ -72,33 +67,20 @@ async def _settings(
 
 @router.get("/settings")
 async def settings_page(request: Request, account: str = "", done: str = "") -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    return await _settings(request, sessions, session, viewer, chosen_account(viewer, account), done=done)
+    page = await page_of(request)
+    return await _settings(page, chosen_account(page.viewer, account), done=done)
 
 
 @router.post("/settings")
 async def save_settings(request: Request) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    form = await checked_form(request, sessions, session)
-    account_id = chosen_account(viewer, form.get("account", ""))
+    page, form, account_id = await posted_for_account(request)
     if account_id is None:
-        return not_found(request, sessions, session, viewer, "account")
-    operator = viewer["kind"] == "operator"
+        return page.not_found("account")
+    operator = page.viewer["kind"] == "operator"
     try:
         await run_db(request, lambda conn: change_settings(conn, account_id, form, operator=operator))
     except NotFound:
-        return not_found(request, sessions, session, viewer, f"account {account_id}")
+        return page.not_found(f"account {account_id}")
     except TextgateError as exc:
-        message, field = field_error(exc, FIELD_LABELS)
-        return await _settings(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            error=message,
-            error_field=field,
-            form=form,
-            status_code=400,
-        )
-    return RedirectResponse(f"/dashboard/settings{query(viewer, account_id, done='saved')}", status_code=303)
+        return await _settings(page, account_id, refused=exc, form=form)
+    return RedirectResponse(page.link("/dashboard/settings", account_id, done="saved"), status_code=303)

@@ -20,18 +20,14 @@ from textgate.domain.errors import NotFound, TextgateError, ValidationError
 from textgate.service import users as svc
 from textgate.service.accounts import LEDGER_KINDS, balance, get_account, ledger_history
 from textgate.service.dashboard_account import USAGE_DAYS, users_overview
-from textgate.web.dashboard.common import account_of, checked_form, render, router, viewer_of
-from textgate.web.dashboard.session import Session, Sessions
-from textgate.web.dashboard.webhooks import (
-    drop_flash,
-    form_error,
-    form_status,
-    not_found,
+from textgate.web.dashboard.common import (
+    Page,
+    account_of,
+    page_of,
+    router,
     scope_of,
-    set_flash,
-    take_flash,
-    with_account,
 )
+from textgate.web.dashboard.forms import form_error, form_status, redirect_with_flash, render_with_flash
 
 TRANSFERS_PAGE = 50
 LEDGER_PAGE = 50
@@ -45,21 +41,17 @@ _NEW_USER_FIELDS = ("username", "first_name", "last_name", "email", "telephone",
 
 
 async def _users_page(
-    request: Request,
-    sessions: Sessions,
-    session: Session,
-    viewer: dict[str, Any],
+    page: Page,
     account_id: str | None,
     *,
     done: str = "",
     cursor: str = "",
-    error: dict[str, str | None] | None = None,
+    refused: TextgateError | None = None,
     form: dict[str, str] | None = None,
     transfer: dict[str, str] | None = None,
-    status_code: int = 200,
 ) -> Response:
     data: dict[str, Any] = {"me": None, "users": [], "transfers": [], "next_cursor": None, "admin": False}
-    now = now_of(request)
+    now = now_of(page.request)
     if account_id:
 
         def read(conn: Any) -> dict[str, Any]:
@@ -84,37 +76,30 @@ async def _users_page(
             return {**shown, "transfers": rows, "next_cursor": nxt, "admin": account.is_admin}
 
         try:
-            data = await run_db(request, read)
+            data = await run_db(page.request, read)
         except NotFound:
-            return not_found(request, sessions, session, viewer, account_id)
-    created = take_flash(request, sessions, session, "user") if done == "created" else None
-    response = render(
-        request,
+            return page.not_found(account_id)
+    return render_with_flash(
+        page,
         "users.html",
-        sessions,
-        session,
-        viewer,
-        status_code=status_code,
+        flash="user" if done == "created" else None,  # the API secret is shown once
+        status_code=form_status(refused) if refused else 200,
         account=account_id or "",
         done=DONE.get(done),
-        created=created,
-        error=error,
+        error=form_error(refused) if refused else None,
         form=form or {"access_level": "normal", "credits": "0"},
         transfer=transfer or {"direction": "give"},
         usage_days=USAGE_DAYS,
-        link=lambda path, **q: with_account(path, viewer, account_id, **q),
+        link=lambda path, **q: page.link(path, account_id, **q),
         **data,
     )
-    if created is not None:
-        drop_flash(response)  # the API secret is shown once
-    return response
 
 
 @router.get("/users")
 async def users_page(request: Request, account: str = "", done: str = "", cursor: str = "") -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = scope_of(viewer, account)
-    return await _users_page(request, sessions, session, viewer, account_id, done=done, cursor=cursor)
+    page = await page_of(request)
+    account_id = scope_of(page.viewer, account)
+    return await _users_page(page, account_id, done=done, cursor=cursor)
 
 
 def _whole(value: str, field: str) -> int:
@@ -129,9 +114,9 @@ def _whole(value: str, field: str) -> int:
 
 @router.post("/users")
 async def create_user(request: Request) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    fields = await checked_form(request, sessions, session)
-    account_id = account_of(viewer, fields.get("account") or None)
+    page = await page_of(request)
+    fields = await page.form()
+    account_id = account_of(page.viewer, fields.get("account") or None)
     form = {k: fields.get(k, "").strip() for k in _NEW_USER_FIELDS}
     password = fields.get("password", "")
     now = now_of(request)
@@ -156,23 +141,11 @@ async def create_user(request: Request) -> Response:
         user, key = await run_db(request, create)
     except TextgateError as exc:
         if isinstance(exc, NotFound) and exc.field != "user":
-            return not_found(request, sessions, session, viewer, account_id)
-        return await _users_page(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            error=form_error(exc),
-            form=form,
-            status_code=form_status(exc),
-        )
-    response = RedirectResponse(with_account("/dashboard/users", viewer, account_id, done="created"), 303)
-    set_flash(
-        request,
-        response,
-        sessions,
-        session,
+            return page.not_found(account_id)
+        return await _users_page(page, account_id, refused=exc, form=form)
+    return redirect_with_flash(
+        page,
+        page.link("/dashboard/users", account_id, done="created"),
         {
             "kind": "user",
             "id": user.id,
@@ -181,14 +154,13 @@ async def create_user(request: Request) -> Response:
             "secret": key.secret,
         },
     )
-    return response
 
 
 @router.post("/users/transfer")
 async def transfer(request: Request) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    fields = await checked_form(request, sessions, session)
-    account_id = account_of(viewer, fields.get("account") or None)
+    page = await page_of(request)
+    fields = await page.form()
+    account_id = account_of(page.viewer, fields.get("account") or None)
     form = {k: fields.get(k, "").strip() for k in ("user", "direction", "amount", "note")}
     now = now_of(request)
     try:
@@ -210,49 +182,32 @@ async def transfer(request: Request) -> Response:
         await run_db(request, move)
     except TextgateError as exc:
         if isinstance(exc, NotFound) and exc.field != "user":
-            return not_found(request, sessions, session, viewer, account_id)
-        return await _users_page(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            error=form_error(exc),
-            transfer=form,
-            status_code=form_status(exc),
-        )
-    return RedirectResponse(with_account("/dashboard/users", viewer, account_id, done="transferred"), 303)
+            return page.not_found(account_id)
+        return await _users_page(page, account_id, refused=exc, transfer=form)
+    return RedirectResponse(page.link("/dashboard/users", account_id, done="transferred"), 303)
 
 
 @router.post("/users/{user_id}/status")
 async def set_status(request: Request, user_id: str) -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    fields = await checked_form(request, sessions, session)
-    account_id = account_of(viewer, fields.get("account") or None)
+    page = await page_of(request)
+    fields = await page.form()
+    account_id = account_of(page.viewer, fields.get("account") or None)
     status = fields.get("status", "")
     try:
         await run_db(
             request, lambda conn: svc.set_user_status(conn, get_account(conn, account_id), user_id, status)
         )
     except NotFound:
-        return not_found(request, sessions, session, viewer, user_id)
+        return page.not_found(user_id)
     except TextgateError as exc:
-        return await _users_page(
-            request,
-            sessions,
-            session,
-            viewer,
-            account_id,
-            error=form_error(exc),
-            status_code=form_status(exc),
-        )
-    return RedirectResponse(with_account("/dashboard/users", viewer, account_id, done=status), 303)
+        return await _users_page(page, account_id, refused=exc)
+    return RedirectResponse(page.link("/dashboard/users", account_id, done=status), 303)
 
 
 @router.get("/ledger")
 async def ledger_page(request: Request, account: str = "", cursor: str = "", kind: str = "") -> Response:
-    sessions, session, viewer = await viewer_of(request)
-    account_id = scope_of(viewer, account)
+    page = await page_of(request)
+    account_id = scope_of(page.viewer, account)
     entries: list[dict[str, Any]] = []
     next_cursor = None
     error = None
@@ -269,20 +224,14 @@ async def ledger_page(request: Request, account: str = "", cursor: str = "", kin
         try:
             current, entries, next_cursor = await run_db(request, read)
         except NotFound:
-            return not_found(request, sessions, session, viewer, account_id)
+            return page.not_found(account_id)
         except TextgateError as exc:
             error = form_error(exc)
     next_url = (
-        with_account("/dashboard/ledger", viewer, account_id, kind=kind, cursor=next_cursor)
-        if next_cursor
-        else None
+        page.link("/dashboard/ledger", account_id, kind=kind, cursor=next_cursor) if next_cursor else None
     )
-    return render(
-        request,
+    return page.render(
         "ledger.html",
-        sessions,
-        session,
-        viewer,
         status_code=400 if error else 200,
         account=account_id or "",
         entries=entries,
@@ -291,5 +240,5 @@ async def ledger_page(request: Request, account: str = "", cursor: str = "", kin
         kinds=LEDGER_KINDS,
         next_url=next_url,
         error=error,
-        link=lambda path, **q: with_account(path, viewer, account_id, **q),
+        link=lambda path, **q: page.link(path, account_id, **q),
     )
