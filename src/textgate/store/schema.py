@@ -249,7 +249,6 @@ messages = Table(
     Index("ix_messages_account_created", "account_id", "created_at", "id"),
     Index("ix_messages_carrier", "connector", "carrier_id"),
     Index("ix_messages_batch", "batch_id", "status"),
-    Index("ix_messages_account_status", "account_id", "status"),
     # Per-recipient daily limits count an account's messages to one number since the start of its day.
     Index("ix_messages_account_to", "account_id", "to_addr", "created_at"),
     # The dashboard: an account's messages of one status newest first (recent failures, the status

@@ -3,6 +3,8 @@
 An account's messages of one status newest first (recent failures, the messages page's status filter)
 as one range of this index, and the overview's counts by status over a period from the index alone.
 Building it reads the whole messages table once (about 2 s for 1,000,000 messages on SQLite).
+``ix_messages_account_status (account_id, status)`` is a prefix of it and is dropped: one index fewer to
+update at every status change.
 
 Revision ID: 0013
 Revises: 0012
@@ -25,7 +27,9 @@ def upgrade() -> None:
         "messages",
         ["account_id", "status", "created_at", "id", "direction"],
     )
+    op.drop_index("ix_messages_account_status", table_name="messages")
 
 
 def downgrade() -> None:
+    op.create_index("ix_messages_account_status", "messages", ["account_id", "status"])
     op.drop_index("ix_messages_account_status_created", table_name="messages")
