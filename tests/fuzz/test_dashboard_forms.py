@@ -62,7 +62,7 @@ class Dashboard:
 
 def _routes() -> list[tuple[str, str]]:
     # The page modules add their routes to the shared router when imported (as install_dashboard does).
-    from textgate.web.dashboard import contacts, keys, numbers, reports, users, webhooks  # noqa: F401
+    from textgate.web.dashboard import contacts, contacts_import, keys, numbers, reports, users, webhooks  # noqa: F401
     from textgate.web.dashboard import settings as settings_page  # noqa: F401
 
     found = []

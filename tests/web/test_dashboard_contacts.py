@@ -17,7 +17,7 @@ from tests.web.dashboard_kit import csrf_of, sign_in
 from textgate.service.contacts import create_contact, create_group, list_contacts, list_groups
 from textgate.service.lists import list_entries, list_lists
 from textgate.store.schema import contacts
-from textgate.web.dashboard import contacts as contacts_pages
+from textgate.web.dashboard import contacts_import as import_page
 
 Setup = tuple[TestClient, Engine, Tenant, Tenant]
 
@@ -294,7 +294,7 @@ def test_a_csv_import_refuses_what_is_not_a_csv_file(setup: Setup, monkeypatch: 
         files={"file": ("l.csv", "Zoë,+15550000001".encode("latin-1"), "text/csv")},
     )
     assert latin.status_code == 400 and "is not UTF-8 text" in latin.text
-    monkeypatch.setattr(contacts_pages, "IMPORT_MAX_BYTES", 10)
+    monkeypatch.setattr(import_page, "IMPORT_MAX_BYTES", 10)
     big = client.post(
         "/dashboard/contacts/import",
         data={"csrf": csrf},

@@ -442,6 +442,7 @@ def install_dashboard(app: FastAPI) -> None:
     # Each page module adds its routes to ``router`` when imported.
     from textgate.web.dashboard import (  # noqa: F401
         contacts,
+        contacts_import,
         keys,
         numbers,
         reports,
