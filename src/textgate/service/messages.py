@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import heapq
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -168,6 +169,6 @@ def message_events_view(conn: Connection, account_id: str, message_id: str) -> l
         {"status": "clicked", "at": c["at"], "source": "link", "error_code": None, "detail": c["url"]}
         for c in clicks_of(conn, message_id)
     ]
-    if clicks:
-        events = sorted(events + clicks, key=lambda e: e["at"])  # stable: status changes keep their order
+    if clicks:  # by time, and the status changes keep their recorded order whatever their clocks said
+        events = list(heapq.merge(events, clicks, key=lambda e: e["at"]))
     return [{**e, "at": isoformat(e["at"])} for e in events]
